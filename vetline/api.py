@@ -1,0 +1,82 @@
+"""The REST API root: authentication, error mapping and the routers of every app.
+
+Pages and the API call the same actions, so the same permission checks apply to both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.security import HttpBearer, SessionAuth
+
+from vetline.core.errors import DomainError
+from vetline.identity.actions import authenticate_token, has_totp
+from vetline.identity.models import Person
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class TokenAuth(HttpBearer):
+    """Personal API tokens: ``Authorization: Bearer vtl_…``. A read-scoped token may only
+    read; a person whose roles require MFA must still be enrolled for the token to work."""
+
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request: HttpRequest, token: str) -> Person | None:
+        row = authenticate_token(token)
+        if row is None:
+            return None
+        if row.scope == "read" and request.method not in SAFE_METHODS:
+            return None
+        person = row.person
+        if person.mfa_required and not has_totp(person):
+            return None
+        request.user = person
+        request.api_token = row  # type: ignore[attr-defined]
+        return person
+
+
+class ActiveSessionAuth(SessionAuth):
+    """The signed-in browser session (with CSRF protection on writes)."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if user is not None and not user.is_active:
+            return None
+        return user
+
+
+api = NinjaAPI(
+    title="Vetline API",
+    version="1",
+    description=(
+        "Governance and compliance for corporate social media. Authenticate with a personal "
+        "API token (`Authorization: Bearer vtl_…`) created under *API tokens*."
+    ),
+    auth=[TokenAuth(), ActiveSessionAuth()],
+    docs_url="/docs",
+    urls_namespace="api",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
+    if exc.field:
+        body["field"] = exc.field
+    return api.create_response(request, body, status=exc.status)
+
+
+def _register_routers() -> None:
+    from vetline.accounts.api import router as accounts_router
+    from vetline.audit.api import router as audit_router
+    from vetline.identity.api import router as identity_router
+
+    api.add_router("/", identity_router)
+    api.add_router("/accounts", accounts_router)
+    api.add_router("/audit", audit_router)
+
+
+_register_routers()

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from vetline.api import api
+from vetline.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("auth/", include("allauth.urls")),
+    path("accounts/", include("vetline.accounts.urls")),
+    path("people/", include("vetline.identity.urls")),
+    path("audit/", include("vetline.audit.urls")),
+    path("api/", api.urls),
+    path("admin/", admin.site.urls),
+]
