@@ -1,9 +1,7 @@
-from __future__ import annotations
-
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from vetline.accounts import actions, selectors
@@ -141,7 +139,7 @@ def list_accounts(
 
 
 @router.post("", response={201: AccountOut})
-def register_account(request: HttpRequest, payload: AccountIn) -> tuple[int, SocialAccount]:
+def register_account(request: HttpRequest, payload: AccountIn) -> Status[SocialAccount]:
     actor = api_actor(request)
     require(actor, Perm.ACCOUNTS_MANAGE)
     account = actions.register_account(
@@ -154,7 +152,7 @@ def register_account(request: HttpRequest, payload: AccountIn) -> tuple[int, Soc
         business_unit=payload.business_unit,
         publisher_cap=payload.publisher_cap,
     )
-    return 201, account
+    return Status(201, account)
 
 
 @router.get("/settings", response=OrgSettingsOut, tags=["organisation"])
@@ -201,7 +199,7 @@ def list_assignments(request: HttpRequest, account_id: int) -> object:
 @router.post("/{account_id}/assignments", response={201: AssignmentOut})
 def add_assignment(
     request: HttpRequest, account_id: int, payload: AssignmentIn
-) -> tuple[int, Assignment]:
+) -> Status[Assignment]:
     account = _account(request, account_id)
     actor = api_actor(request)
     require(actor, Perm.ACCOUNTS_MANAGE)
@@ -209,18 +207,18 @@ def add_assignment(
         actor=actor, account=account, person=_person(payload.person_id, "person_id"),
         capability=payload.capability,
     )
-    return 201, assignment
+    return Status(201, assignment)
 
 
 @router.delete("/{account_id}/assignments/{assignment_id}", response={204: None})
-def remove_assignment(request: HttpRequest, account_id: int, assignment_id: int) -> tuple[int, None]:
+def remove_assignment(request: HttpRequest, account_id: int, assignment_id: int) -> Status[None]:
     account = _account(request, account_id)
     require(api_actor(request), Perm.ACCOUNTS_MANAGE)
     assignment = account.assignments.filter(pk=assignment_id).select_related("person").first()
     if assignment is None:
         raise NotFound("No such assignment.")
     actions.remove_assignment(actor=api_actor(request), assignment=assignment)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/{account_id}/credentials", response=list[CredentialOut], tags=["credentials"])
@@ -233,22 +231,22 @@ def list_credentials(request: HttpRequest, account_id: int) -> object:
 @router.post("/{account_id}/credentials", response={201: CredentialOut}, tags=["credentials"])
 def set_credential(
     request: HttpRequest, account_id: int, payload: CredentialIn
-) -> tuple[int, Credential]:
+) -> Status[Credential]:
     account = _account(request, account_id)
     credential = actions.set_credential(
         actor=api_actor(request), account=account, kind=payload.kind, secret=payload.secret,
         expires_at=payload.expires_at,
     )
-    return 201, credential
+    return Status(201, credential)
 
 
 @router.delete("/{account_id}/credentials/{credential_id}", response={204: None},
                tags=["credentials"])
-def revoke_credential(request: HttpRequest, account_id: int, credential_id: int) -> tuple[int, None]:
+def revoke_credential(request: HttpRequest, account_id: int, credential_id: int) -> Status[None]:
     account = _account(request, account_id)
     require(api_actor(request), Perm.CREDENTIALS_MANAGE)
     credential = account.credentials.filter(pk=credential_id).first()
     if credential is None:
         raise NotFound("No such credential.")
     actions.revoke_credential(actor=api_actor(request), credential=credential)
-    return 204, None
+    return Status(204, None)

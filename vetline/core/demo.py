@@ -116,13 +116,13 @@ def _ensure_totp(person: Person, secret: str) -> None:
     from allauth.mfa.totp.internal.auth import TOTP
 
     if not Authenticator.objects.filter(user=person, type=Authenticator.Type.TOTP).exists():
-        TOTP.activate(person, secret)
-        identity_actions.record_mfa_change(person=person, action="identity.mfa.add",
-                                           detail={"type": "totp", "source": "demo"})
+        with transaction.atomic():
+            TOTP.activate(person, secret)
     if not Authenticator.objects.filter(
         user=person, type=Authenticator.Type.RECOVERY_CODES
     ).exists():
-        RecoveryCodes.activate(person)
+        with transaction.atomic():
+            RecoveryCodes.activate(person)
 
 
 def load_demo() -> dict[str, int]:

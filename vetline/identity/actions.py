@@ -260,6 +260,7 @@ def unlock_person(*, actor: Person, person: Person) -> None:
 
 
 def record_mfa_change(*, person: Person, action: str, detail: dict[str, Any]) -> None:
+    """Called from the MFA model signals, inside the transaction that changed the device."""
     with transaction.atomic():
         record(action=action, actor=person, obj=person, after=detail)
 

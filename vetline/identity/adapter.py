@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
@@ -27,6 +28,24 @@ class VetlineAccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
                 f"This account is locked after repeated failed sign-ins. Try again in "
                 f"{minutes} minute(s), or ask an administrator to unlock it."
             )
+
+    def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
+        """Sensitive changes (MFA) ask for the password again, except within the first minutes
+        after signing in: a person forced to enrol in TOTP right after sign-in should not have
+        to type the password twice."""
+        from allauth.account import app_settings
+        from allauth.account.internal.flows.login import get_authentication_records
+
+        if not super().is_reauthentication_required(app=app, **kwargs):
+            return False
+        request = getattr(self, "request", None)
+        if request is None or not request.user.is_authenticated:
+            return True
+        records = get_authentication_records(request, request.user)
+        fresh = bool(records) and (
+            time.time() - float(records[-1].get("at", 0)) < app_settings.REAUTHENTICATION_TIMEOUT
+        )
+        return not fresh
 
     def authentication_failed(self, request: HttpRequest, **credentials: Any) -> None:
         email = str(credentials.get("email") or credentials.get("username") or "")

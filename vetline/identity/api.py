@@ -1,10 +1,8 @@
-from __future__ import annotations
-
 from datetime import datetime
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from vetline.core.errors import NotFound
@@ -108,9 +106,9 @@ def list_people(request: HttpRequest, active: bool | None = None) -> object:
 
 
 @router.post("/people", response={201: PersonOut})
-def create_person(request: HttpRequest, payload: PersonIn) -> tuple[int, Person]:
+def create_person(request: HttpRequest, payload: PersonIn) -> Status[Person]:
     person = actions.create_person(actor=api_actor(request), **payload.dict())
-    return 201, person
+    return Status(201, person)
 
 
 @router.get("/people/{person_id}", response=PersonOut)
@@ -119,17 +117,17 @@ def get_person(request: HttpRequest, person_id: int) -> Person:
 
 
 @router.post("/people/{person_id}/roles", response={201: PersonOut})
-def grant_role(request: HttpRequest, person_id: int, payload: RoleIn) -> tuple[int, Person]:
+def grant_role(request: HttpRequest, person_id: int, payload: RoleIn) -> Status[Person]:
     person = _person(request, person_id)
     actions.grant_role(actor=api_actor(request), person=person, role=payload.role)
-    return 201, person
+    return Status(201, person)
 
 
 @router.delete("/people/{person_id}/roles/{role}", response={204: None})
-def revoke_role(request: HttpRequest, person_id: int, role: Role) -> tuple[int, None]:
+def revoke_role(request: HttpRequest, person_id: int, role: Role) -> Status[None]:
     person = _person(request, person_id)
     actions.revoke_role(actor=api_actor(request), person=person, role=role)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/people/{person_id}/offboard", response=OffboardOut)
@@ -144,17 +142,17 @@ def list_tokens(request: HttpRequest) -> object:
 
 
 @router.post("/tokens", response={201: IssuedTokenOut}, tags=["tokens"])
-def create_token(request: HttpRequest, payload: TokenIn) -> tuple[int, dict[str, object]]:
+def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, object]]:
     issued = actions.create_api_token(actor=api_actor(request), **payload.dict())
     data = TokenOut.from_orm(issued.token).dict()
     data["token"] = issued.secret
-    return 201, data
+    return Status(201, data)
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, tags=["tokens"])
-def revoke_token(request: HttpRequest, token_id: int) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
     token = ApiToken.objects.filter(pk=token_id, person=api_actor(request)).first()
     if token is None:
         raise NotFound("No such token.")
     actions.revoke_api_token(actor=api_actor(request), token=token)
-    return 204, None
+    return Status(204, None)

@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 from allauth.mfa import signals as mfa_signals
+from allauth.mfa.models import Authenticator
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 
@@ -29,11 +31,19 @@ def _on_logout(sender: Any, request: HttpRequest, user: Person | None, **kwargs:
     record_sign_out(person=user)
 
 
-@receiver(mfa_signals.authenticator_added)
-def _on_mfa_added(sender: Any, request: HttpRequest, user: Person, authenticator: Any,
-                  **kwargs: Any) -> None:
-    record_mfa_change(person=user, action="identity.mfa.add",
-                      detail={"type": str(authenticator.type)})
+@receiver(post_save, sender=Authenticator)
+def _on_mfa_saved(sender: Any, instance: Authenticator, created: bool, **kwargs: Any) -> None:
+    # Model signals run inside the transaction that adds the authenticator, so the audit
+    # event commits (or rolls back) with it. Later saves only touch last_used_at.
+    if created:
+        record_mfa_change(person=instance.user, action="identity.mfa.add",
+                          detail={"type": str(instance.type)})
+
+
+@receiver(post_delete, sender=Authenticator)
+def _on_mfa_deleted(sender: Any, instance: Authenticator, **kwargs: Any) -> None:
+    record_mfa_change(person=instance.user, action="identity.mfa.remove",
+                      detail={"type": str(instance.type)})
 
 
 @receiver(mfa_signals.authenticator_removed)
@@ -41,8 +51,6 @@ def _on_mfa_removed(sender: Any, request: HttpRequest, user: Person, authenticat
                     **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
         request.session.pop("vetline_mfa_ok", None)
-    record_mfa_change(person=user, action="identity.mfa.remove",
-                      detail={"type": str(authenticator.type)})
 
 
 @receiver(mfa_signals.authenticator_reset)
