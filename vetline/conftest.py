@@ -146,3 +146,38 @@ def last_audit_id() -> int:
     from vetline.audit.models import AuditEvent
 
     return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _let_test_flushes_clear_the_audit_table() -> object:
+    """Transactional tests (live server, browser) empty every table between tests with
+    Django's flush. The append-only triggers rightly refuse that, so for flushes only, and only
+    in the test suite, the triggers are dropped around the flush and recreated after it."""
+    import importlib
+
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    mig = importlib.import_module("vetline.audit.migrations.0003_append_only_triggers")
+    drop = {"sqlite": mig.SQLITE_DOWN, "postgresql": mig.POSTGRES_DOWN}
+    create = {"sqlite": mig.SQLITE_UP, "postgresql": mig.POSTGRES_UP}
+    patched = []
+    from django.db import connections
+
+    for conn in connections.all():
+        ops_cls = type(conn.ops)
+        if ops_cls in patched or not issubclass(ops_cls, BaseDatabaseOperations):
+            continue
+        original = ops_cls.sql_flush
+        vendor = conn.vendor
+
+        def sql_flush(self, style, tables, *, _orig=original, _v=vendor, **kw):  # type: ignore[no-untyped-def]
+            statements = _orig(self, style, tables, **kw)
+            if "audit_auditevent" not in tables:
+                return statements
+            return [*drop.get(_v, []), *statements, *create.get(_v, [])]
+
+        ops_cls.sql_flush = sql_flush  # type: ignore[method-assign]
+        patched.append((ops_cls, original))
+    yield None
+    for ops_cls, original in patched:
+        ops_cls.sql_flush = original  # type: ignore[method-assign]

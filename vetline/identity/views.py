@@ -107,6 +107,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def role_grant(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     person = _person(user, pk)
+    require(user, Perm.PEOPLE_MANAGE)
     form = RoleForm(request.POST)
     if form.is_valid():
         try:
@@ -126,6 +127,7 @@ def role_grant(request: HttpRequest, pk: int) -> HttpResponse:
 def role_revoke(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     user = _user(request)
     person = _person(user, pk)
+    require(user, Perm.PEOPLE_MANAGE)
     if role not in Role._value2member_map_:
         raise NotFound("No such role.")
     try:

@@ -13,8 +13,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from vetline.conftest import PASSWORD, totp_now, totp_secret_for
-from vetline.core.tests.browser.conftest import sign_in
+from vetline.conftest import PASSWORD, totp_secret_for
+from vetline.core.tests.browser.conftest import assert_fields_labelled, fresh_totp, sign_in
 from vetline.identity.roles import Role
 
 pytestmark = pytest.mark.browser
@@ -33,12 +33,14 @@ def test_admin_registers_an_account_fills_its_publisher_seats_and_sees_the_audit
 
     # Sign in: e-mail and password (submitted with Enter), then the TOTP step.
     sign_in(page, server, admin.email, PASSWORD, totp_secret_for(admin.email))
+    expect(page).to_have_url(f"{server}/")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Ada")
 
     # Register a corporate account with a cap of 2.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
     page.get_by_role("link", name="Register an account").click()
     expect(page.get_by_role("heading", name="Register an account")).to_be_visible()
+    assert_fields_labelled(page)
     page.get_by_label("Network").select_option(label="LinkedIn")
     page.get_by_label("Handle").fill("harbor-test-desk")
     page.get_by_label("Display name").fill("Harbor Test Desk")
@@ -54,6 +56,7 @@ def test_admin_registers_an_account_fills_its_publisher_seats_and_sees_the_audit
     assert account.publisher_cap == 2 and account.is_corporate
     assert re.search(rf"/accounts/{account.pk}/$", page.url)
 
+    assert_fields_labelled(page)
     seats = page.locator("#cap-status")
     expect(seats).to_have_text("0 of 2 publisher seats used.")
 
@@ -89,9 +92,13 @@ def test_admin_registers_an_account_fills_its_publisher_seats_and_sees_the_audit
     rows = page.locator("#audit-table tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.locator("td:nth-child(2)")).to_have_text(["accounts.assignment.add"] * 2)
-    for person in publishers[:2]:
-        expect(rows.filter(has_text=str(admin)).filter(has_text=str(account))).to_have_count(2)
-        expect(page.locator("#audit-table")).to_contain_text(str(person)) if False else None
+    # Newest first; each row names who did it, on what, and (under "details") whom it added.
+    for row, person in zip(rows.all(), reversed(publishers[:2]), strict=True):
+        expect(row).to_contain_text(str(admin))
+        expect(row).to_contain_text(str(account))
+        row.get_by_text("details").click()
+        expect(row.locator("pre.json")).to_be_visible()
+        expect(row.locator("pre.json")).to_contain_text(str(person))
     assert AuditEvent.objects.filter(action="accounts.assignment.add").count() == 2
 
     filters = page.get_by_role("search", name="Filter audit events")
@@ -123,6 +130,7 @@ def test_a_publisher_without_mfa_must_enrol_before_reaching_the_registry(
         expect(page).to_have_url(f"{server}/auth/2fa/totp/activate/")
 
     # Enrol through the page: read the secret it shows, answer with a valid code.
+    assert_fields_labelled(page)
     secret_field = page.get_by_label("Authenticator secret")
     secret = secret_field.input_value()
     assert re.fullmatch(r"[A-Z2-7]{16,}", secret), secret
@@ -130,7 +138,7 @@ def test_a_publisher_without_mfa_must_enrol_before_reaching_the_registry(
     code.fill("000000")
     page.get_by_role("button", name="Activate").click()
     expect(page.get_by_text("Incorrect code")).to_be_visible()
-    page.get_by_label("Authenticator code").fill(totp_now(secret))
+    page.get_by_label("Authenticator code").fill(fresh_totp(secret))
     page.get_by_role("button", name="Activate").click()
     expect(page).not_to_have_url(f"{server}/auth/2fa/totp/activate/")
     assert AuditEvent.objects.filter(action="identity.mfa.add", actor_id=person.pk).exists()

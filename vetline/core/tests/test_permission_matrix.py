@@ -1,0 +1,316 @@
+"""The permission matrix: every page and every API operation, for every role (and anonymous),
+including object scoping. Expectations are written here independently of roles.py, so a change
+to the role mapping or a new endpoint without an entry makes this fail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from vetline.api import api
+from vetline.identity.roles import Role
+
+ALL = frozenset(Role)
+ADMIN = frozenset({Role.ADMINISTRATOR})
+PEOPLE_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR,
+                            Role.EXECUTIVE})
+AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR})
+AUDIT_EXPORTERS = frozenset({Role.COMPLIANCE_OFFICER, Role.AUDITOR})
+REGISTRY_WIDE = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.SUPERVISOR,
+                           Role.AUDITOR, Role.EXECUTIVE})
+# The corporate account in the `world` fixture is assigned to the publisher and the approver.
+SEES_ASSIGNED = REGISTRY_WIDE | {Role.PUBLISHER, Role.APPROVER}
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one endpoint and who may. ``target`` picks the object: "assigned" is the
+    account the publisher/approver are assigned to, "unassigned" one nobody is."""
+
+    method: str
+    path: Callable[[Any], str]
+    allowed: frozenset[Role]
+    data: Callable[[Any], dict[str, Any]] | None = None
+    anonymous_ok: bool = False
+    note: str = ""
+    variants: tuple[str, ...] = field(default=("",))
+
+
+def acc(w: Any) -> int:
+    return w.corporate.pk
+
+
+def other(w: Any) -> int:
+    return w.other.pk
+
+
+def emp(w: Any) -> int:
+    return w.people[Role.EMPLOYEE].pk
+
+
+# --- Pages -------------------------------------------------------------------------------------
+PAGES: dict[str, list[Case]] = {
+    "home": [Case("GET", lambda w: "/", ALL)],
+    "healthz": [Case("GET", lambda w: "/healthz", ALL, anonymous_ok=True)],
+    "accounts:list": [Case("GET", lambda w: "/accounts/", ALL)],
+    "accounts:create": [
+        Case("GET", lambda w: "/accounts/new/", ADMIN),
+        Case("POST", lambda w: "/accounts/new/", ADMIN, data=lambda w: {
+            "network": "x", "handle": "@new", "kind": "corporate",
+            "owner": w.people[Role.ADMINISTRATOR].pk}),
+    ],
+    "accounts:org_settings": [
+        Case("GET", lambda w: "/accounts/settings/", ADMIN),
+        Case("POST", lambda w: "/accounts/settings/", ADMIN,
+             data=lambda w: {"default_publisher_cap": 7}),
+    ],
+    "accounts:detail": [
+        Case("GET", lambda w: f"/accounts/{acc(w)}/", SEES_ASSIGNED),
+        Case("GET", lambda w: f"/accounts/{other(w)}/", REGISTRY_WIDE, note="scoping"),
+        Case("GET", lambda w: f"/accounts/{w.employee_account.pk}/",
+             REGISTRY_WIDE | {Role.EMPLOYEE}, note="owner sees own account"),
+    ],
+    "accounts:edit": [
+        Case("GET", lambda w: f"/accounts/{acc(w)}/edit/", ADMIN),
+        Case("POST", lambda w: f"/accounts/{other(w)}/edit/", ADMIN, data=lambda w: {
+            "display_name": "X", "owner": w.people[Role.ADMINISTRATOR].pk, "is_active": "on"}),
+    ],
+    "accounts:assignment_add": [
+        Case("POST", lambda w: f"/accounts/{other(w)}/assignments/", ADMIN,
+             data=lambda w: {"person": w.people[Role.APPROVER].pk, "capability": "approve"}),
+    ],
+    "accounts:assignment_remove": [
+        Case("POST", lambda w: f"/accounts/{acc(w)}/assignments/"
+             f"{w.corporate.assignments.first().pk}/remove/", ADMIN),
+    ],
+    "accounts:credential_set": [
+        Case("POST", lambda w: f"/accounts/{acc(w)}/credentials/", ADMIN,
+             data=lambda w: {"kind": "access_token", "secret": "s3cret"}),
+    ],
+    "accounts:credential_revoke": [
+        Case("POST", lambda w: f"/accounts/{acc(w)}/credentials/{w.credential.pk}/revoke/",
+             ADMIN),
+    ],
+    "identity:people": [Case("GET", lambda w: "/people/", PEOPLE_READERS)],
+    "identity:create": [
+        Case("GET", lambda w: "/people/new/", ADMIN),
+        Case("POST", lambda w: "/people/new/", ADMIN,
+             data=lambda w: {"email": "n@example.com", "full_name": "N"}),
+    ],
+    "identity:person": [Case("GET", lambda w: f"/people/{emp(w)}/", PEOPLE_READERS)],
+    "identity:role_grant": [Case("POST", lambda w: f"/people/{emp(w)}/roles/", ADMIN,
+                                 data=lambda w: {"role": "publisher"})],
+    "identity:role_revoke": [Case("POST", lambda w: f"/people/{emp(w)}/roles/employee/revoke/",
+                                  ADMIN)],
+    "identity:offboard": [
+        Case("GET", lambda w: f"/people/{emp(w)}/offboard/", ADMIN),
+        Case("POST", lambda w: f"/people/{emp(w)}/offboard/", ADMIN,
+             data=lambda w: {"reason": "left"}),
+    ],
+    "identity:unlock": [Case("POST", lambda w: f"/people/{emp(w)}/unlock/", ADMIN)],
+    "identity:signout": [Case("POST", lambda w: f"/people/{emp(w)}/signout/", ADMIN)],
+    "identity:tokens": [
+        Case("GET", lambda w: "/people/me/tokens/", ALL),
+        Case("POST", lambda w: "/people/me/tokens/", ALL,
+             data=lambda w: {"name": "t", "scope": "read", "expires_in_days": 5}),
+    ],
+    "identity:token_revoke": [
+        Case("POST", lambda w: f"/people/me/tokens/{w.own_token_id}/revoke/", ALL,
+             note="own token"),
+    ],
+    "identity:signout_everywhere": [Case("POST", lambda w: "/people/me/signout-everywhere/", ALL)],
+    "audit:list": [Case("GET", lambda w: "/audit/", AUDIT_READERS)],
+    "audit:export": [Case("GET", lambda w: "/audit/export/?format=csv", AUDIT_EXPORTERS)],
+}
+
+# Routes owned by third-party apps, tested through their own flows: allauth (sign-in, MFA),
+# Django admin (staff superusers only), ninja's docs, and the API (matrix below).
+PAGE_PREFIXES_ELSEWHERE = ("auth/", "admin/", "api/")
+
+# --- API operations ----------------------------------------------------------------------------
+API: dict[str, list[Case]] = {
+    "GET /api/me": [Case("GET", lambda w: "/api/me", ALL)],
+    "GET /api/people": [Case("GET", lambda w: "/api/people", PEOPLE_READERS)],
+    "POST /api/people": [Case("POST", lambda w: "/api/people", ADMIN,
+                              data=lambda w: {"email": "a@example.com", "full_name": "A"})],
+    "GET /api/people/{person_id}": [Case("GET", lambda w: f"/api/people/{emp(w)}",
+                                         PEOPLE_READERS)],
+    "POST /api/people/{person_id}/roles": [
+        Case("POST", lambda w: f"/api/people/{emp(w)}/roles", ADMIN,
+             data=lambda w: {"role": "publisher"})],
+    "DELETE /api/people/{person_id}/roles/{role}": [
+        Case("DELETE", lambda w: f"/api/people/{emp(w)}/roles/employee", ADMIN)],
+    "POST /api/people/{person_id}/offboard": [
+        Case("POST", lambda w: f"/api/people/{emp(w)}/offboard", ADMIN,
+             data=lambda w: {"reason": "left"})],
+    "GET /api/tokens": [Case("GET", lambda w: "/api/tokens", ALL)],
+    "POST /api/tokens": [Case("POST", lambda w: "/api/tokens", ALL,
+                              data=lambda w: {"name": "t", "scope": "read"})],
+    "DELETE /api/tokens/{token_id}": [
+        Case("DELETE", lambda w: f"/api/tokens/{w.own_token_id}", ALL, note="own token")],
+    "GET /api/accounts": [Case("GET", lambda w: "/api/accounts", ALL)],
+    "POST /api/accounts": [Case("POST", lambda w: "/api/accounts", ADMIN, data=lambda w: {
+        "network": "x", "handle": "@n", "kind": "corporate",
+        "owner_id": w.people[Role.ADMINISTRATOR].pk})],
+    "GET /api/accounts/settings": [Case("GET", lambda w: "/api/accounts/settings", ADMIN)],
+    "PUT /api/accounts/settings": [Case("PUT", lambda w: "/api/accounts/settings", ADMIN,
+                                        data=lambda w: {"default_publisher_cap": 3})],
+    "GET /api/accounts/{account_id}": [
+        Case("GET", lambda w: f"/api/accounts/{acc(w)}", SEES_ASSIGNED),
+        Case("GET", lambda w: f"/api/accounts/{other(w)}", REGISTRY_WIDE, note="scoping"),
+    ],
+    "PATCH /api/accounts/{account_id}": [
+        Case("PATCH", lambda w: f"/api/accounts/{acc(w)}", ADMIN,
+             data=lambda w: {"display_name": "Y"})],
+    "GET /api/accounts/{account_id}/assignments": [
+        Case("GET", lambda w: f"/api/accounts/{acc(w)}/assignments", SEES_ASSIGNED),
+        Case("GET", lambda w: f"/api/accounts/{other(w)}/assignments", REGISTRY_WIDE),
+    ],
+    "POST /api/accounts/{account_id}/assignments": [
+        Case("POST", lambda w: f"/api/accounts/{other(w)}/assignments", ADMIN,
+             data=lambda w: {"person_id": w.people[Role.APPROVER].pk, "capability": "approve"})],
+    "DELETE /api/accounts/{account_id}/assignments/{assignment_id}": [
+        Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/assignments/"
+             f"{w.corporate.assignments.first().pk}", ADMIN)],
+    "GET /api/accounts/{account_id}/credentials": [
+        Case("GET", lambda w: f"/api/accounts/{acc(w)}/credentials", ADMIN)],
+    "POST /api/accounts/{account_id}/credentials": [
+        Case("POST", lambda w: f"/api/accounts/{acc(w)}/credentials", ADMIN,
+             data=lambda w: {"kind": "api_key", "secret": "x"})],
+    "DELETE /api/accounts/{account_id}/credentials/{credential_id}": [
+        Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/credentials/{w.credential.pk}",
+             ADMIN)],
+    "GET /api/audit/events": [Case("GET", lambda w: "/api/audit/events", AUDIT_READERS)],
+    "GET /api/audit/export": [Case("GET", lambda w: "/api/audit/export", AUDIT_EXPORTERS)],
+}
+
+
+def _walk(patterns: list[Any], prefix: str = "", ns: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            sub_ns = f"{ns}{p.namespace}:" if p.namespace else ns
+            found += _walk(p.url_patterns, prefix + str(p.pattern), sub_ns)
+        elif isinstance(p, URLPattern):
+            found.append((prefix + str(p.pattern), f"{ns}{p.name}" if p.name else ""))
+    return found
+
+
+def test_every_page_has_an_entry() -> None:
+    routes = [(route, name) for route, name in _walk(get_resolver().url_patterns)
+              if not route.startswith(PAGE_PREFIXES_ELSEWHERE) and "static" not in route]
+    missing = sorted({name or route for route, name in routes} - set(PAGES))
+    assert not missing, f"pages without a permission-matrix entry: {missing}"
+
+
+def test_every_api_operation_has_an_entry() -> None:
+    schema = api.get_openapi_schema()
+    ops = {f"{m.upper()} {path}" for path, item in schema["paths"].items() for m in item}
+    assert ops - set(API) == set(), f"API operations without an entry: {sorted(ops - set(API))}"
+    assert set(API) - ops == set(), f"stale entries: {sorted(set(API) - ops)}"
+
+
+def _cases(table: dict[str, list[Case]]) -> list[Any]:
+    params = []
+    for key, cases in table.items():
+        for i, case in enumerate(cases):
+            for who in [*Role, ANONYMOUS]:
+                label = f"{key}#{i}-{who if isinstance(who, str) else who.value}"
+                params.append(pytest.param(key, i, who, id=re.sub(r"\s+", "_", label)))
+    return params
+
+
+@pytest.fixture
+def matrix_world(world):  # type: ignore[no-untyped-def]
+    from vetline.accounts.models import Credential, CredentialKind
+    from vetline.accounts.vault import Vault
+    from django.conf import settings
+
+    world.credential = Credential.objects.create(
+        account=world.corporate, kind=CredentialKind.ACCESS_TOKEN,
+        ciphertext=Vault(settings.VETLINE_VAULT_KEYS).encrypt("s"),
+        set_by=world.people[Role.ADMINISTRATOR])
+    return world
+
+
+def _own_token(person: Any) -> int:
+    from vetline.core.context import RequestContext, use_context
+    from vetline.identity.actions import create_api_token
+    from vetline.identity.models import TokenScope
+
+    with use_context(RequestContext()):
+        return create_api_token(actor=person, name="own", scope=TokenScope.WRITE,
+                                expires_in_days=1).token.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("key", "index", "who"), _cases(PAGES))
+def test_page_access(matrix_world, client: Client, key: str, index: int, who: Any) -> None:  # type: ignore[no-untyped-def]
+    case = PAGES[key][index]
+    w = matrix_world
+    if who != ANONYMOUS:
+        person = w.people[who]
+        w.own_token_id = _own_token(person)
+        client.force_login(person)
+    else:
+        w.own_token_id = 0
+    url = case.path(w)
+    data = case.data(w) if case.data else {}
+    response = client.get(url) if case.method == "GET" else client.post(url, data)
+    status = response.status_code
+    if who == ANONYMOUS:
+        if case.anonymous_ok:
+            assert status == 200
+        else:
+            assert status == 302 and response["Location"].startswith("/auth/login/"), status
+        return
+    if who in case.allowed:
+        assert status in (200, 302), f"{who} should reach {case.method} {url}, got {status}"
+        if status == 302:
+            assert not response["Location"].startswith(("/auth/", "/accounts/login"))
+    else:
+        assert status in (403, 404), f"{who} must not reach {case.method} {url}, got {status}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("key", "index", "who"), _cases(API))
+def test_api_access(matrix_world, client: Client, key: str, index: int, who: Any) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    case = API[key][index]
+    w = matrix_world
+    headers: dict[str, str] = {}
+    if who != ANONYMOUS:
+        from vetline.core.context import RequestContext, use_context
+        from vetline.identity.actions import create_api_token
+        from vetline.identity.models import TokenScope
+
+        person = w.people[who]
+        w.own_token_id = _own_token(person)
+        with use_context(RequestContext()):
+            secret = create_api_token(actor=person, name="m", scope=TokenScope.WRITE,
+                                      expires_in_days=1).secret
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    else:
+        w.own_token_id = 0
+    url = case.path(w)
+    kwargs: dict[str, Any] = dict(headers)
+    if case.data:
+        kwargs.update(data=json.dumps(case.data(w)), content_type="application/json")
+    response = getattr(client, case.method.lower())(url, **kwargs)
+    status = response.status_code
+    if who == ANONYMOUS:
+        assert status == 401, status
+    elif who in case.allowed:
+        assert 200 <= status < 300, f"{who} should reach {case.method} {url}: {status} " \
+                                    f"{response.content[:200]!r}"
+    else:
+        assert status in (403, 404), f"{who} must not reach {case.method} {url}, got {status}"
