@@ -2,7 +2,7 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from vetline.accounts import actions, selectors
 from vetline.accounts.models import (
@@ -16,6 +16,7 @@ from vetline.accounts.models import (
 )
 from vetline.core.errors import NotFound, ValidationFailed
 from vetline.core.http import api_actor
+from vetline.core.pagination import BoundedPagination
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Capability, Perm
@@ -124,7 +125,7 @@ def _person(person_id: int, field: str) -> Person:
 
 
 @router.get("", response=list[AccountOut])
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_accounts(
     request: HttpRequest,
     network: Network | None = None,

@@ -3,12 +3,13 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from vetline.audit import actions as audit_actions
-from vetline.identity.models import Person
 from vetline.audit.selectors import AuditFilter, export_csv, export_json, filter_events
 from vetline.core.http import api_actor
+from vetline.core.pagination import BoundedPagination
+from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
 
@@ -45,7 +46,7 @@ class AuditQuery(Schema):
 
 
 @router.get("/events", response=list[AuditEventOut])
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_events(request: HttpRequest, filters: Query[AuditQuery]) -> object:
     require(api_actor(request), Perm.AUDIT_VIEW)
     return filter_events(filters.to_filter())

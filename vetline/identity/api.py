@@ -3,10 +3,11 @@ from datetime import datetime
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from vetline.core.errors import NotFound
 from vetline.core.http import api_actor
+from vetline.core.pagination import BoundedPagination
 from vetline.identity import actions
 from vetline.identity.models import ApiToken, Person, TokenScope
 from vetline.identity.permissions import require
@@ -96,7 +97,7 @@ def me(request: HttpRequest) -> Person:
 
 
 @router.get("/people", response=list[PersonOut])
-@paginate(LimitOffsetPagination)
+@paginate(BoundedPagination)
 def list_people(request: HttpRequest, active: bool | None = None) -> object:
     require(api_actor(request), Perm.PEOPLE_VIEW)
     qs = Person.objects.prefetch_related("role_grants").order_by("full_name", "id")
