@@ -1,9 +1,9 @@
 """The ``vetline`` command: one entry point for the things operators and people need.
 
-    vetline serve [--bind HOST:PORT] [--workers N]   web server (gunicorn)
-    vetline worker                                    background jobs (Huey consumer)
-    vetline demo                                      migrate, load the demo org, run both
-    vetline migrate | createadmin | vault | demo-logins | check | manage ARGS…
+vetline serve [--bind HOST:PORT] [--workers N]   web server (gunicorn)
+vetline worker                                    background jobs (Huey consumer)
+vetline demo                                      migrate, load the demo org, run both
+vetline migrate | createadmin | vault | demo-logins | check | manage ARGS…
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def serve(bind: str, workers: int) -> None:
     if settings.PRODUCTION:
         _manage("collectstatic", "--noinput", "-v", "0")
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", workers)
@@ -60,11 +60,11 @@ def demo(bind: str) -> None:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "vetline.settings"}
     _manage("migrate", "--noinput", "-v", "0")
     _manage("load_demo")
-    worker = subprocess.Popen([sys.executable, "-m", "vetline.cli", "worker"], env=env)  # noqa: S603
+    worker = subprocess.Popen([sys.executable, "-m", "vetline.cli", "worker"], env=env)
     host, _, port = bind.rpartition(":")
     print("\n" + "=" * 72)
     print(f"  Vetline demo is starting at http://{host or '127.0.0.1'}:{port}/")
-    print("  Background worker: running (pid %d)" % worker.pid)
+    print(f"  Background worker: running (pid {worker.pid})")
     print("=" * 72)
     _manage("demo_logins")
     print("=" * 72 + "\n  Ctrl-C stops the web server and the worker.\n")
@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="run the web server")
     p_serve.add_argument("--bind", default=os.environ.get("VETLINE_BIND", "127.0.0.1:8000"))
-    p_serve.add_argument("--workers", type=int,
-                         default=int(os.environ.get("VETLINE_WEB_WORKERS", "2")))
+    p_serve.add_argument(
+        "--workers", type=int, default=int(os.environ.get("VETLINE_WEB_WORKERS", "2"))
+    )
     sub.add_parser("worker", help="run the background job worker")
     p_demo = sub.add_parser("demo", help="set up the demo organisation and run everything")
     p_demo.add_argument("--bind", default=os.environ.get("VETLINE_BIND", "127.0.0.1:8000"))

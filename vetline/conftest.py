@@ -15,7 +15,7 @@ os.environ.setdefault("VETLINE_ENV", "test")
 # around it are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from vetline.identity.roles import Capability, Role  # noqa: E402
+from vetline.identity.roles import Capability, Role
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -47,11 +47,17 @@ def make_person(db: None) -> Callable[..., object]:
 
     from vetline.identity.models import Person, RoleGrant
 
-    def _make(role: Role | None, email: str | None = None, *, enrol: bool = True,
-              full_name: str | None = None) -> Person:
+    def _make(
+        role: Role | None,
+        email: str | None = None,
+        *,
+        enrol: bool = True,
+        full_name: str | None = None,
+    ) -> Person:
         email = email or f"{role.value if role else 'nobody'}@example.com"
-        person = Person.objects.create_user(email=email, password=PASSWORD,
-                                            full_name=full_name or email.split("@")[0].title())
+        person = Person.objects.create_user(
+            email=email, password=PASSWORD, full_name=full_name or email.split("@")[0].title()
+        )
         if role is not None:
             RoleGrant.objects.create(person=person, role=role.value)
         if enrol:
@@ -75,19 +81,29 @@ def world(make_person: Callable[..., object]) -> World:
 
     people = {role: make_person(role) for role in Role}
     owner = people[Role.COMPLIANCE_OFFICER]
-    corporate = SocialAccount.objects.create(network=Network.X, handle="@acme", kind=AccountKind.CORPORATE,
-                                             owner=owner, display_name="Acme")
-    other = SocialAccount.objects.create(network=Network.LINKEDIN, handle="acme-corp",
-                                         kind=AccountKind.CORPORATE, owner=owner)
+    corporate = SocialAccount.objects.create(
+        network=Network.X,
+        handle="@acme",
+        kind=AccountKind.CORPORATE,
+        owner=owner,
+        display_name="Acme",
+    )
+    other = SocialAccount.objects.create(
+        network=Network.LINKEDIN, handle="acme-corp", kind=AccountKind.CORPORATE, owner=owner
+    )
     employee_account = SocialAccount.objects.create(
-        network=Network.LINKEDIN, handle="jane-advisor", kind=AccountKind.EMPLOYEE,
+        network=Network.LINKEDIN,
+        handle="jane-advisor",
+        kind=AccountKind.EMPLOYEE,
         owner=people[Role.EMPLOYEE],
     )
-    for role, cap in ((Role.PUBLISHER, Capability.PUBLISH), (Role.PUBLISHER, Capability.REPLY),
-                      (Role.APPROVER, Capability.APPROVE)):
+    for role, cap in (
+        (Role.PUBLISHER, Capability.PUBLISH),
+        (Role.PUBLISHER, Capability.REPLY),
+        (Role.APPROVER, Capability.APPROVE),
+    ):
         Assignment.objects.create(account=corporate, person=people[role], capability=cap.value)
-    return World(people=people, corporate=corporate, other=other,
-                 employee_account=employee_account)
+    return World(people=people, corporate=corporate, other=other, employee_account=employee_account)
 
 
 @pytest.fixture
@@ -109,8 +125,12 @@ def api_token() -> Callable[..., str]:
         from vetline.identity.models import TokenScope
 
         with use_context(RequestContext(channel="test")):
-            return create_api_token(actor=person, name="test", scope=TokenScope(scope),  # type: ignore[arg-type]
-                                    expires_in_days=30).secret
+            return create_api_token(
+                actor=person,
+                name="test",
+                scope=TokenScope(scope),  # type: ignore[arg-type]
+                expires_in_days=30,
+            ).secret
 
     return _token
 
@@ -138,8 +158,9 @@ def api(client: Client, api_token: Callable[..., str]) -> Callable[..., Callable
 def audit_actions_since(start_id: int) -> list[str]:
     from vetline.audit.models import AuditEvent
 
-    return list(AuditEvent.objects.filter(id__gt=start_id).order_by("id")
-                .values_list("action", flat=True))
+    return list(
+        AuditEvent.objects.filter(id__gt=start_id).order_by("id").values_list("action", flat=True)
+    )
 
 
 def last_audit_id() -> int:

@@ -51,6 +51,8 @@ else:
 DEBUG = _env_bool("DEBUG", False)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a reverse proxy, take the client address for the audit trail from X-Forwarded-For.
+VETLINE_TRUST_X_FORWARDED_FOR = _env_bool("VETLINE_TRUST_X_FORWARDED_FOR", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -148,8 +150,10 @@ if REDIS_URL:
         "url": REDIS_URL,
         "immediate": HUEY_IMMEDIATE,
         "utc": True,
-        "consumer": {"workers": int(os.environ.get("VETLINE_WORKER_THREADS", "4")),
-                     "worker_type": "thread"},
+        "consumer": {
+            "workers": int(os.environ.get("VETLINE_WORKER_THREADS", "4")),
+            "worker_type": "thread",
+        },
     }
 else:
     HUEY = {
@@ -158,8 +162,10 @@ else:
         "filename": str(DATA_DIR / "jobs.sqlite3"),
         "immediate": HUEY_IMMEDIATE,
         "utc": True,
-        "consumer": {"workers": int(os.environ.get("VETLINE_WORKER_THREADS", "2")),
-                     "worker_type": "thread"},
+        "consumer": {
+            "workers": int(os.environ.get("VETLINE_WORKER_THREADS", "2")),
+            "worker_type": "thread",
+        },
     }
 
 # --- Authentication ---------------------------------------------------------------------------
@@ -184,8 +190,10 @@ MFA_TOTP_ISSUER = "Vetline"
 MFA_RECOVERY_CODE_COUNT = 10
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -237,8 +245,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                "OPTIONS": {"location": str(DATA_DIR / "media")}},
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "media")},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"

@@ -47,8 +47,9 @@ def _snapshot(account: SocialAccount) -> dict[str, Any]:
 
 def _check_cap(cap: int | None) -> None:
     if cap is not None and not 1 <= cap <= 1000:
-        raise ValidationFailed("The publisher cap must be between 1 and 1000.",
-                               field="publisher_cap")
+        raise ValidationFailed(
+            "The publisher cap must be between 1 and 1000.", field="publisher_cap"
+        )
 
 
 def register_account(
@@ -83,8 +84,9 @@ def register_account(
             business_unit=business_unit.strip()[:120],
             publisher_cap=publisher_cap,
         )
-        record(action="accounts.account.register", actor=actor, obj=account,
-               after=_snapshot(account))
+        record(
+            action="accounts.account.register", actor=actor, obj=account, after=_snapshot(account)
+        )
     return account
 
 
@@ -117,8 +119,13 @@ def update_account(
         account.publisher_cap = publisher_cap
         account.is_active = is_active
         account.save()
-        record(action="accounts.account.update", actor=actor, obj=account, before=before,
-               after=_snapshot(account))
+        record(
+            action="accounts.account.update",
+            actor=actor,
+            obj=account,
+            before=before,
+            after=_snapshot(account),
+        )
     return account
 
 
@@ -152,14 +159,19 @@ def assign_person(
         try:
             with transaction.atomic():
                 assignment = Assignment.objects.create(
-                    account=account, person=person, capability=capability.value,
+                    account=account,
+                    person=person,
+                    capability=capability.value,
                     assigned_by=actor,
                 )
         except IntegrityError as exc:
             raise Conflict(f"{person} can already {capability.value} on {account}.") from exc
-        record(action="accounts.assignment.add", actor=actor, obj=account,
-               after={"person_id": person.pk, "person": str(person),
-                      "capability": capability.value})
+        record(
+            action="accounts.assignment.add",
+            actor=actor,
+            obj=account,
+            after={"person_id": person.pk, "person": str(person), "capability": capability.value},
+        )
     return assignment
 
 
@@ -170,9 +182,16 @@ def remove_assignment(*, actor: Person, assignment: Assignment) -> None:
         deleted, _ = Assignment.objects.filter(pk=assignment.pk).delete()
         if not deleted:
             raise NotFound("That assignment no longer exists.")
-        record(action="accounts.assignment.remove", actor=actor, obj=account,
-               before={"person_id": assignment.person_id, "person": str(assignment.person),
-                       "capability": assignment.capability})
+        record(
+            action="accounts.assignment.remove",
+            actor=actor,
+            obj=account,
+            before={
+                "person_id": assignment.person_id,
+                "person": str(assignment.person),
+                "capability": assignment.capability,
+            },
+        )
 
 
 def set_org_publisher_cap(*, actor: Person, cap: int) -> OrgSettings:
@@ -185,12 +204,18 @@ def set_org_publisher_cap(*, actor: Person, cap: int) -> OrgSettings:
         org.default_publisher_cap = cap
         org.updated_at = timezone.now()
         org.save()
-        record(action="accounts.org.update", actor=actor, obj=org, before=before,
-               after={"default_publisher_cap": cap})
+        record(
+            action="accounts.org.update",
+            actor=actor,
+            obj=org,
+            before=before,
+            after={"default_publisher_cap": cap},
+        )
     return org
 
 
 # --- Credentials vault -------------------------------------------------------------------------
+
 
 def set_credential(
     *,
@@ -215,15 +240,24 @@ def set_credential(
         replaced = list(previous.values_list("pk", flat=True))
         previous.update(revoked_at=now, revoked_by=actor, ciphertext=None)
         credential = Credential.objects.create(
-            account=account, kind=kind, ciphertext=ciphertext, key_id=v.primary_key_id,
-            set_by=actor, expires_at=expires_at,
+            account=account,
+            kind=kind,
+            ciphertext=ciphertext,
+            key_id=v.primary_key_id,
+            set_by=actor,
+            expires_at=expires_at,
         )
         record(
             action="accounts.credential.replace" if replaced else "accounts.credential.set",
-            actor=actor, obj=account,
-            after={"credential_id": credential.pk, "kind": kind.value,
-                   "replaced_credential_ids": replaced, "key_id": v.primary_key_id,
-                   "expires_at": expires_at},
+            actor=actor,
+            obj=account,
+            after={
+                "credential_id": credential.pk,
+                "kind": kind.value,
+                "replaced_credential_ids": replaced,
+                "key_id": v.primary_key_id,
+                "expires_at": expires_at,
+            },
         )
     return credential
 
@@ -239,8 +273,12 @@ def revoke_credential(*, actor: Person, credential: Credential) -> None:
         credential.revoked_by = actor
         credential.ciphertext = None
         credential.save(update_fields=["revoked_at", "revoked_by", "ciphertext"])
-        record(action="accounts.credential.revoke", actor=actor, obj=credential.account,
-               before={"credential_id": credential.pk, "kind": credential.kind})
+        record(
+            action="accounts.credential.revoke",
+            actor=actor,
+            obj=credential.account,
+            before={"credential_id": credential.pk, "kind": credential.kind},
+        )
 
 
 def read_secret(*, account: SocialAccount, kind: CredentialKind) -> str:
@@ -273,7 +311,7 @@ def rotate_vault_key(*, actor_name: str = "vetline vault rotate") -> tuple[int, 
                 value = auth.data.get(field)
                 if not isinstance(value, str) or not value.startswith(VAULT_PREFIX):
                     continue
-                token = value[len(VAULT_PREFIX):].encode()
+                token = value[len(VAULT_PREFIX) :].encode()
                 if v.encrypted_with_primary(token):
                     current += 1
                     continue
@@ -292,8 +330,15 @@ def rotate_vault_key(*, actor_name: str = "vetline vault rotate") -> tuple[int, 
             cred.key_id = v.primary_key_id
             cred.save(update_fields=["ciphertext", "key_id"])
             rotated += 1
-        record(action="accounts.vault.rotate", actor=None, actor_name=actor_name,
-               object_type="accounts.credential",
-               after={"rotated": rotated, "already_current": current,
-                      "primary_key_id": v.primary_key_id})
+        record(
+            action="accounts.vault.rotate",
+            actor=None,
+            actor_name=actor_name,
+            object_type="accounts.credential",
+            after={
+                "rotated": rotated,
+                "already_current": current,
+                "primary_key_id": v.primary_key_id,
+            },
+        )
     return rotated, current

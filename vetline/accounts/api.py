@@ -99,8 +99,12 @@ class CredentialOut(Schema):
 
 class CredentialIn(Schema):
     kind: CredentialKind
-    secret: str = Field(..., min_length=1, max_length=actions.MAX_SECRET_LENGTH,
-                        description="Write-only: it is encrypted and never returned.")
+    secret: str = Field(
+        ...,
+        min_length=1,
+        max_length=actions.MAX_SECRET_LENGTH,
+        description="Write-only: it is encrypted and never returned.",
+    )
     expires_at: datetime | None = None
 
 
@@ -164,8 +168,9 @@ def get_org_settings(request: HttpRequest) -> OrgSettings:
 
 @router.put("/settings", response=OrgSettingsOut, tags=["organisation"])
 def put_org_settings(request: HttpRequest, payload: OrgSettingsIn) -> OrgSettings:
-    return actions.set_org_publisher_cap(actor=api_actor(request),
-                                         cap=payload.default_publisher_cap)
+    return actions.set_org_publisher_cap(
+        actor=api_actor(request), cap=payload.default_publisher_cap
+    )
 
 
 @router.get("/{account_id}", response=AccountOut)
@@ -182,9 +187,9 @@ def update_account(request: HttpRequest, account_id: int, payload: AccountPatch)
     return actions.update_account(
         actor=actor,
         account=account,
-        display_name=account.display_name if payload.display_name is None
-        else payload.display_name,
-        business_unit=account.business_unit if payload.business_unit is None
+        display_name=account.display_name if payload.display_name is None else payload.display_name,
+        business_unit=account.business_unit
+        if payload.business_unit is None
         else payload.business_unit,
         owner=account.owner if payload.owner_id is None else _person(payload.owner_id, "owner_id"),
         publisher_cap=None if payload.use_default_cap else cap,
@@ -205,7 +210,9 @@ def add_assignment(
     actor = api_actor(request)
     require(actor, Perm.ACCOUNTS_MANAGE)
     assignment = actions.assign_person(
-        actor=actor, account=account, person=_person(payload.person_id, "person_id"),
+        actor=actor,
+        account=account,
+        person=_person(payload.person_id, "person_id"),
         capability=payload.capability,
     )
     return Status(201, assignment)
@@ -235,14 +242,18 @@ def set_credential(
 ) -> Status[Credential]:
     account = _account(request, account_id)
     credential = actions.set_credential(
-        actor=api_actor(request), account=account, kind=payload.kind, secret=payload.secret,
+        actor=api_actor(request),
+        account=account,
+        kind=payload.kind,
+        secret=payload.secret,
         expires_at=payload.expires_at,
     )
     return Status(201, credential)
 
 
-@router.delete("/{account_id}/credentials/{credential_id}", response={204: None},
-               tags=["credentials"])
+@router.delete(
+    "/{account_id}/credentials/{credential_id}", response={204: None}, tags=["credentials"]
+)
 def revoke_credential(request: HttpRequest, account_id: int, credential_id: int) -> Status[None]:
     account = _account(request, account_id)
     require(api_actor(request), Perm.CREDENTIALS_MANAGE)

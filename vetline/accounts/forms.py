@@ -15,13 +15,17 @@ def active_people() -> Any:
 
 class AccountForm(forms.Form):
     network = forms.ChoiceField(choices=Network.choices)
-    handle = forms.CharField(max_length=200, help_text="As shown on the network, e.g. @harborpoint.")
+    handle = forms.CharField(
+        max_length=200, help_text="As shown on the network, e.g. @harborpoint."
+    )
     display_name = forms.CharField(max_length=200, required=False)
     kind = forms.ChoiceField(choices=AccountKind.choices, initial=AccountKind.CORPORATE)
     owner = forms.ModelChoiceField(queryset=Person.objects.none())
     business_unit = forms.CharField(max_length=120, required=False)
     publisher_cap = forms.IntegerField(
-        min_value=1, max_value=1000, required=False,
+        min_value=1,
+        max_value=1000,
+        required=False,
         help_text="Maximum authorized publishers. Leave empty for the organisation default.",
     )
 
@@ -35,7 +39,9 @@ class AccountEditForm(forms.Form):
     owner = forms.ModelChoiceField(queryset=Person.objects.none())
     business_unit = forms.CharField(max_length=120, required=False)
     publisher_cap = forms.IntegerField(
-        min_value=1, max_value=1000, required=False,
+        min_value=1,
+        max_value=1000,
+        required=False,
         help_text="Maximum authorized publishers. Leave empty for the organisation default.",
     )
     is_active = forms.BooleanField(required=False, label="Active")
@@ -47,9 +53,7 @@ class AccountEditForm(forms.Form):
 
 class AssignmentForm(forms.Form):
     person = forms.ModelChoiceField(queryset=Person.objects.none())
-    capability = forms.ChoiceField(
-        choices=[(c.value, c.value.capitalize()) for c in Capability]
-    )
+    capability = forms.ChoiceField(choices=[(c.value, c.value.capitalize()) for c in Capability])
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,14 +68,16 @@ class CredentialForm(forms.Form):
         help_text="Encrypted at once. It will never be shown again, to anyone.",
     )
     expires_at = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="When the network says the token expires (optional).",
     )
 
 
 class OrgSettingsForm(forms.Form):
     default_publisher_cap = forms.IntegerField(
-        min_value=1, max_value=1000,
+        min_value=1,
+        max_value=1000,
         help_text="Authorized publishers per corporate account unless the account sets its own.",
     )
 

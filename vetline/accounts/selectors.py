@@ -44,7 +44,8 @@ def accounts_with_counts(person: Person) -> QuerySet[SocialAccount]:
         .select_related("owner")
         .annotate(
             publisher_count=Count(
-                "assignments", filter=Q(assignments__capability=Capability.PUBLISH.value),
+                "assignments",
+                filter=Q(assignments__capability=Capability.PUBLISH.value),
                 distinct=True,
             )
         )

@@ -65,4 +65,3 @@ class Vault:
         except InvalidToken:
             return False
         return True
-

@@ -47,11 +47,17 @@ def account_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     params.pop("page", None)
     org = OrgSettings.load()
-    return render(request, "accounts/list.html", {
-        "filters": filters, "page_obj": page, "org": org,
-        "querystring_base": params.urlencode() + "&" if params else "",
-        "can_manage": user.can(Perm.ACCOUNTS_MANAGE),
-    })
+    return render(
+        request,
+        "accounts/list.html",
+        {
+            "filters": filters,
+            "page_obj": page,
+            "org": org,
+            "querystring_base": params.urlencode() + "&" if params else "",
+            "can_manage": user.can(Perm.ACCOUNTS_MANAGE),
+        },
+    )
 
 
 @login_required
@@ -64,9 +70,13 @@ def account_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             account = actions.register_account(
-                actor=user, network=Network(data["network"]), handle=data["handle"],
-                kind=AccountKind(data["kind"]), owner=data["owner"],
-                display_name=data["display_name"], business_unit=data["business_unit"],
+                actor=user,
+                network=Network(data["network"]),
+                handle=data["handle"],
+                kind=AccountKind(data["kind"]),
+                owner=data["owner"],
+                display_name=data["display_name"],
+                business_unit=data["business_unit"],
                 publisher_cap=data["publisher_cap"],
             )
         except DomainError as exc:
@@ -74,8 +84,12 @@ def account_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"{account} registered.")
             return redirect("accounts:detail", account.pk)
-    return render(request, "accounts/form.html", {"form": form, "title": "Register an account"},
-                  status=422 if form.errors else 200)
+    return render(
+        request,
+        "accounts/form.html",
+        {"form": form, "title": "Register an account"},
+        status=422 if form.errors else 200,
+    )
 
 
 def _detail_context(user: Person, account: Any, **extra: Any) -> dict[str, Any]:
@@ -91,9 +105,7 @@ def _detail_context(user: Person, account: Any, **extra: Any) -> dict[str, Any]:
         "cap": account.effective_publisher_cap(),
         "can_manage": can_manage,
         "can_credentials": user.can(Perm.CREDENTIALS_MANAGE),
-        "my_capabilities": [
-            c.value for c in Capability if selectors.can_act_on(user, account, c)
-        ],
+        "my_capabilities": [c.value for c in Capability if selectors.can_act_on(user, account, c)],
     }
     if can_manage:
         context.setdefault("assignment_form", AssignmentForm())
@@ -118,8 +130,10 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     account = selectors.get_visible_account(user, pk)
     require(user, Perm.ACCOUNTS_MANAGE)
     initial = {
-        "display_name": account.display_name, "owner": account.owner,
-        "business_unit": account.business_unit, "publisher_cap": account.publisher_cap,
+        "display_name": account.display_name,
+        "owner": account.owner,
+        "business_unit": account.business_unit,
+        "publisher_cap": account.publisher_cap,
         "is_active": account.is_active,
     }
     form = AccountEditForm(request.POST or None, initial=initial)
@@ -127,18 +141,25 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
         d = form.cleaned_data
         try:
             actions.update_account(
-                actor=user, account=account, display_name=d["display_name"],
-                business_unit=d["business_unit"], owner=d["owner"],
-                publisher_cap=d["publisher_cap"], is_active=d["is_active"],
+                actor=user,
+                account=account,
+                display_name=d["display_name"],
+                business_unit=d["business_unit"],
+                owner=d["owner"],
+                publisher_cap=d["publisher_cap"],
+                is_active=d["is_active"],
             )
         except DomainError as exc:
             form_error(form, exc)
         else:
             messages.success(request, "Account updated.")
             return redirect("accounts:detail", account.pk)
-    return render(request, "accounts/form.html",
-                  {"form": form, "title": f"Edit {account}", "account": account},
-                  status=422 if form.errors else 200)
+    return render(
+        request,
+        "accounts/form.html",
+        {"form": form, "title": f"Edit {account}", "account": account},
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
@@ -152,7 +173,9 @@ def assignment_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             a = actions.assign_person(
-                actor=user, account=account, person=form.cleaned_data["person"],
+                actor=user,
+                account=account,
+                person=form.cleaned_data["person"],
                 capability=Capability(form.cleaned_data["capability"]),
             )
         except DomainError as exc:
@@ -197,16 +220,25 @@ def credential_set(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             actions.set_credential(
-                actor=user, account=account, kind=CredentialKind(form.cleaned_data["kind"]),
-                secret=form.cleaned_data["secret"], expires_at=form.cleaned_data["expires_at"],
+                actor=user,
+                account=account,
+                kind=CredentialKind(form.cleaned_data["kind"]),
+                secret=form.cleaned_data["secret"],
+                expires_at=form.cleaned_data["expires_at"],
             )
         except DomainError as exc:
             form_error(form, exc)
         else:
-            messages.success(request, "Credential stored and encrypted. It will not be shown again.")
+            messages.success(
+                request, "Credential stored and encrypted. It will not be shown again."
+            )
             return redirect("accounts:detail", account.pk)
-    return render(request, "accounts/detail.html",
-                  _detail_context(user, account, credential_form=form), status=422)
+    return render(
+        request,
+        "accounts/detail.html",
+        _detail_context(user, account, credential_form=form),
+        status=422,
+    )
 
 
 @login_required
@@ -229,15 +261,22 @@ def org_settings(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     require(user, Perm.ORG_MANAGE)
     org = OrgSettings.load()
-    form = OrgSettingsForm(request.POST or None,
-                           initial={"default_publisher_cap": org.default_publisher_cap})
+    form = OrgSettingsForm(
+        request.POST or None, initial={"default_publisher_cap": org.default_publisher_cap}
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            actions.set_org_publisher_cap(actor=user, cap=form.cleaned_data["default_publisher_cap"])
+            actions.set_org_publisher_cap(
+                actor=user, cap=form.cleaned_data["default_publisher_cap"]
+            )
         except DomainError as exc:
             form_error(form, exc)
         else:
             messages.success(request, "Settings saved.")
             return redirect("accounts:org_settings")
-    return render(request, "accounts/org_settings.html", {"form": form, "org": org},
-                  status=422 if form.errors else 200)
+    return render(
+        request,
+        "accounts/org_settings.html",
+        {"form": form, "org": org},
+        status=422 if form.errors else 200,
+    )

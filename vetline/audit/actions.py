@@ -72,6 +72,10 @@ def export_events(*, actor: Person, f: AuditFilter, fmt: str) -> Iterator[AuditE
 
     require(actor, Perm.AUDIT_EXPORT)
     with transaction.atomic():
-        record(action="audit.export", actor=actor, object_type="audit.auditevent",
-               after={"format": fmt, "filter": dataclasses.asdict(f)})
+        record(
+            action="audit.export",
+            actor=actor,
+            object_type="audit.auditevent",
+            after={"format": fmt, "filter": dataclasses.asdict(f)},
+        )
     return filter_events(f).iterator(chunk_size=2000)

@@ -16,8 +16,20 @@ from django.utils import timezone
 from vetline.audit.models import AuditEvent
 
 EXPORT_COLUMNS = [
-    "id", "occurred_at", "action", "actor_id", "actor_name", "object_type", "object_id",
-    "object_repr", "before", "after", "ip", "user_agent", "request_id", "channel",
+    "id",
+    "occurred_at",
+    "action",
+    "actor_id",
+    "actor_name",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "before",
+    "after",
+    "ip",
+    "user_agent",
+    "request_id",
+    "channel",
 ]
 
 
@@ -55,11 +67,20 @@ def filter_events(f: AuditFilter) -> QuerySet[AuditEvent]:
 
 def _row(e: AuditEvent) -> list[str]:
     return [
-        str(e.pk), e.occurred_at.isoformat(), e.action, str(e.actor_id or ""), e.actor_name,
-        e.object_type, e.object_id, e.object_repr,
+        str(e.pk),
+        e.occurred_at.isoformat(),
+        e.action,
+        str(e.actor_id or ""),
+        e.actor_name,
+        e.object_type,
+        e.object_id,
+        e.object_repr,
         json.dumps(e.before, cls=DjangoJSONEncoder, sort_keys=True) if e.before is not None else "",
         json.dumps(e.after, cls=DjangoJSONEncoder, sort_keys=True) if e.after is not None else "",
-        e.ip or "", e.user_agent, e.request_id, e.channel,
+        e.ip or "",
+        e.user_agent,
+        e.request_id,
+        e.channel,
     ]
 
 
@@ -86,11 +107,20 @@ def export_json(events: Iterable[AuditEvent]) -> Iterator[str]:
     first = True
     for e in events:
         item = {
-            "id": e.pk, "occurred_at": e.occurred_at, "action": e.action,
-            "actor_id": e.actor_id, "actor_name": e.actor_name, "object_type": e.object_type,
-            "object_id": e.object_id, "object_repr": e.object_repr, "before": e.before,
-            "after": e.after, "ip": e.ip, "user_agent": e.user_agent,
-            "request_id": e.request_id, "channel": e.channel,
+            "id": e.pk,
+            "occurred_at": e.occurred_at,
+            "action": e.action,
+            "actor_id": e.actor_id,
+            "actor_name": e.actor_name,
+            "object_type": e.object_type,
+            "object_id": e.object_id,
+            "object_repr": e.object_repr,
+            "before": e.before,
+            "after": e.after,
+            "ip": e.ip,
+            "user_agent": e.user_agent,
+            "request_id": e.request_id,
+            "channel": e.channel,
         }
         yield ("" if first else ",\n") + json.dumps(item, cls=DjangoJSONEncoder, sort_keys=True)
         first = False

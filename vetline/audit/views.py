@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from vetline.audit.api import stream_export
@@ -23,22 +23,30 @@ def event_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "audit/list.html", {
-        "form": form, "page_obj": page,
-        "querystring_base": params.urlencode() + "&" if params else "",
-        "export_query": params.urlencode(),
-        "can_export": user.can(Perm.AUDIT_EXPORT),
-    }, status=422 if form.errors else 200)
+    return render(
+        request,
+        "audit/list.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "querystring_base": params.urlencode() + "&" if params else "",
+            "export_query": params.urlencode(),
+            "can_export": user.can(Perm.AUDIT_EXPORT),
+        },
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
-def event_export(request: HttpRequest) -> HttpResponse:
+def event_export(request: HttpRequest) -> StreamingHttpResponse:
     user: Person = request.user  # type: ignore[assignment]
     fmt = request.GET.get("format", "csv")
     if fmt not in ("csv", "json"):
         raise ValidationFailed("Export format must be csv or json.")
     form = AuditFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
-        raise ValidationFailed("The filter is not valid: " + "; ".join(
-            f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        raise ValidationFailed(
+            "The filter is not valid: "
+            + "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items())
+        )
     return stream_export(actor=user, f=form.to_filter(), fmt=fmt)

@@ -32,30 +32,102 @@ class DemoPerson:
 
 
 PEOPLE: tuple[DemoPerson, ...] = (
-    DemoPerson("admin@harborpoint.example", "Alex Morgan", "IT Director", "Technology",
-               (Role.ADMINISTRATOR,), "JBSWY3DPEHPK3PXPADMINAAA"),
-    DemoPerson("compliance@harborpoint.example", "Priya Natarajan", "Chief Compliance Officer",
-               "Compliance", (Role.COMPLIANCE_OFFICER,), "JBSWY3DPEHPK3PXPCOMPLIAN"),
-    DemoPerson("supervisor@harborpoint.example", "Daniel Okafor", "Branch Supervisor",
-               "Wealth Management", (Role.SUPERVISOR,), "JBSWY3DPEHPK3PXPSUPERVIS"),
-    DemoPerson("approver@harborpoint.example", "Grace Liu", "Registered Principal",
-               "Marketing", (Role.APPROVER,), "JBSWY3DPEHPK3PXPAPPROVER"),
-    DemoPerson("approver2@harborpoint.example", "Samuel Reyes", "Registered Principal",
-               "Compliance", (Role.APPROVER,), "JBSWY3DPEHPK3PXPAPPROVE2"),
-    DemoPerson("publisher@harborpoint.example", "Maya Chen", "Social Media Manager",
-               "Marketing", (Role.PUBLISHER,), "JBSWY3DPEHPK3PXPPUBLISHR"),
-    DemoPerson("publisher2@harborpoint.example", "Tom Becker", "Community Specialist",
-               "Marketing", (Role.PUBLISHER,), "JBSWY3DPEHPK3PXPPUBLISH2"),
-    DemoPerson("monitor@harborpoint.example", "Fatima Haddad", "Internal Comms Lead",
-               "Human Resources", (Role.COMMUNITY_MONITOR,), "JBSWY3DPEHPK3PXPMONITORA"),
-    DemoPerson("advisor@harborpoint.example", "Jordan Blake", "Financial Advisor",
-               "Wealth Management", (Role.EMPLOYEE,), "JBSWY3DPEHPK3PXPADVISORA"),
-    DemoPerson("advisor2@harborpoint.example", "Elena Petrova", "Financial Advisor",
-               "Wealth Management", (Role.EMPLOYEE,), "JBSWY3DPEHPK3PXPADVISORB"),
-    DemoPerson("auditor@harborpoint.example", "Robert Kim", "Internal Auditor", "Audit",
-               (Role.AUDITOR,), "JBSWY3DPEHPK3PXPAUDITORA"),
-    DemoPerson("cio@harborpoint.example", "Helen Walsh", "Chief Information Officer",
-               "Executive Office", (Role.EXECUTIVE,), "JBSWY3DPEHPK3PXPEXECUTIV"),
+    DemoPerson(
+        "admin@harborpoint.example",
+        "Alex Morgan",
+        "IT Director",
+        "Technology",
+        (Role.ADMINISTRATOR,),
+        "JBSWY3DPEHPK3PXPADMINAAA",
+    ),
+    DemoPerson(
+        "compliance@harborpoint.example",
+        "Priya Natarajan",
+        "Chief Compliance Officer",
+        "Compliance",
+        (Role.COMPLIANCE_OFFICER,),
+        "JBSWY3DPEHPK3PXPCOMPLIAN",
+    ),
+    DemoPerson(
+        "supervisor@harborpoint.example",
+        "Daniel Okafor",
+        "Branch Supervisor",
+        "Wealth Management",
+        (Role.SUPERVISOR,),
+        "JBSWY3DPEHPK3PXPSUPERVIS",
+    ),
+    DemoPerson(
+        "approver@harborpoint.example",
+        "Grace Liu",
+        "Registered Principal",
+        "Marketing",
+        (Role.APPROVER,),
+        "JBSWY3DPEHPK3PXPAPPROVER",
+    ),
+    DemoPerson(
+        "approver2@harborpoint.example",
+        "Samuel Reyes",
+        "Registered Principal",
+        "Compliance",
+        (Role.APPROVER,),
+        "JBSWY3DPEHPK3PXPAPPROVE2",
+    ),
+    DemoPerson(
+        "publisher@harborpoint.example",
+        "Maya Chen",
+        "Social Media Manager",
+        "Marketing",
+        (Role.PUBLISHER,),
+        "JBSWY3DPEHPK3PXPPUBLISHR",
+    ),
+    DemoPerson(
+        "publisher2@harborpoint.example",
+        "Tom Becker",
+        "Community Specialist",
+        "Marketing",
+        (Role.PUBLISHER,),
+        "JBSWY3DPEHPK3PXPPUBLISH2",
+    ),
+    DemoPerson(
+        "monitor@harborpoint.example",
+        "Fatima Haddad",
+        "Internal Comms Lead",
+        "Human Resources",
+        (Role.COMMUNITY_MONITOR,),
+        "JBSWY3DPEHPK3PXPMONITORA",
+    ),
+    DemoPerson(
+        "advisor@harborpoint.example",
+        "Jordan Blake",
+        "Financial Advisor",
+        "Wealth Management",
+        (Role.EMPLOYEE,),
+        "JBSWY3DPEHPK3PXPADVISORA",
+    ),
+    DemoPerson(
+        "advisor2@harborpoint.example",
+        "Elena Petrova",
+        "Financial Advisor",
+        "Wealth Management",
+        (Role.EMPLOYEE,),
+        "JBSWY3DPEHPK3PXPADVISORB",
+    ),
+    DemoPerson(
+        "auditor@harborpoint.example",
+        "Robert Kim",
+        "Internal Auditor",
+        "Audit",
+        (Role.AUDITOR,),
+        "JBSWY3DPEHPK3PXPAUDITORA",
+    ),
+    DemoPerson(
+        "cio@harborpoint.example",
+        "Helen Walsh",
+        "Chief Information Officer",
+        "Executive Office",
+        (Role.EXECUTIVE,),
+        "JBSWY3DPEHPK3PXPEXECUTIV",
+    ),
 )
 
 
@@ -79,34 +151,105 @@ _MARKETING = (
 )
 
 ACCOUNTS: tuple[DemoAccount, ...] = (
-    DemoAccount(Network.X, "@HarborPointSec", "Harbor Point Securities", AccountKind.CORPORATE,
-                "compliance@harborpoint.example", "Marketing", _MARKETING),
-    DemoAccount(Network.LINKEDIN, "harbor-point-securities", "Harbor Point Securities",
-                AccountKind.CORPORATE, "compliance@harborpoint.example", "Marketing", _MARKETING),
-    DemoAccount(Network.FACEBOOK, "HarborPointSecurities", "Harbor Point Securities",
-                AccountKind.CORPORATE, "compliance@harborpoint.example", "Marketing",
-                _MARKETING[:3]),
-    DemoAccount(Network.INSTAGRAM, "@harborpoint", "Harbor Point", AccountKind.CORPORATE,
-                "compliance@harborpoint.example", "Marketing", _MARKETING[:2]),
-    DemoAccount(Network.MASTODON, "@harborpoint@finance.social", "Harbor Point Securities",
-                AccountKind.CORPORATE, "compliance@harborpoint.example", "Marketing",
-                _MARKETING[:1]),
-    DemoAccount(Network.BLUESKY, "harborpoint.bsky.social", "Harbor Point Securities",
-                AccountKind.CORPORATE, "compliance@harborpoint.example", "Marketing",
-                _MARKETING[:1]),
-    DemoAccount(Network.X, "@HarborPointHelp", "Harbor Point Client Care", AccountKind.CORPORATE,
-                "compliance@harborpoint.example", "Client Services",
-                (("publisher2@harborpoint.example", Capability.REPLY),
-                 ("publisher2@harborpoint.example", Capability.PUBLISH),
-                 ("approver@harborpoint.example", Capability.APPROVE))),
-    DemoAccount(Network.INTERNAL, "#harbor-point-all", "Harbor Point (internal)",
-                AccountKind.CORPORATE, "monitor@harborpoint.example", "Human Resources"),
-    DemoAccount(Network.LINKEDIN, "jordan-blake-cfp", "Jordan Blake, CFP®", AccountKind.EMPLOYEE,
-                "advisor@harborpoint.example", "Wealth Management"),
-    DemoAccount(Network.X, "@JordanBlakeCFP", "Jordan Blake", AccountKind.EMPLOYEE,
-                "advisor@harborpoint.example", "Wealth Management"),
-    DemoAccount(Network.LINKEDIN, "elena-petrova-advisor", "Elena Petrova", AccountKind.EMPLOYEE,
-                "advisor2@harborpoint.example", "Wealth Management"),
+    DemoAccount(
+        Network.X,
+        "@HarborPointSec",
+        "Harbor Point Securities",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING,
+    ),
+    DemoAccount(
+        Network.LINKEDIN,
+        "harbor-point-securities",
+        "Harbor Point Securities",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING,
+    ),
+    DemoAccount(
+        Network.FACEBOOK,
+        "HarborPointSecurities",
+        "Harbor Point Securities",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING[:3],
+    ),
+    DemoAccount(
+        Network.INSTAGRAM,
+        "@harborpoint",
+        "Harbor Point",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING[:2],
+    ),
+    DemoAccount(
+        Network.MASTODON,
+        "@harborpoint@finance.social",
+        "Harbor Point Securities",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING[:1],
+    ),
+    DemoAccount(
+        Network.BLUESKY,
+        "harborpoint.bsky.social",
+        "Harbor Point Securities",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING[:1],
+    ),
+    DemoAccount(
+        Network.X,
+        "@HarborPointHelp",
+        "Harbor Point Client Care",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Client Services",
+        (
+            ("publisher2@harborpoint.example", Capability.REPLY),
+            ("publisher2@harborpoint.example", Capability.PUBLISH),
+            ("approver@harborpoint.example", Capability.APPROVE),
+        ),
+    ),
+    DemoAccount(
+        Network.INTERNAL,
+        "#harbor-point-all",
+        "Harbor Point (internal)",
+        AccountKind.CORPORATE,
+        "monitor@harborpoint.example",
+        "Human Resources",
+    ),
+    DemoAccount(
+        Network.LINKEDIN,
+        "jordan-blake-cfp",
+        "Jordan Blake, CFP®",
+        AccountKind.EMPLOYEE,
+        "advisor@harborpoint.example",
+        "Wealth Management",
+    ),
+    DemoAccount(
+        Network.X,
+        "@JordanBlakeCFP",
+        "Jordan Blake",
+        AccountKind.EMPLOYEE,
+        "advisor@harborpoint.example",
+        "Wealth Management",
+    ),
+    DemoAccount(
+        Network.LINKEDIN,
+        "elena-petrova-advisor",
+        "Elena Petrova",
+        AccountKind.EMPLOYEE,
+        "advisor2@harborpoint.example",
+        "Wealth Management",
+    ),
 )
 
 
@@ -134,25 +277,44 @@ def load_demo() -> dict[str, int]:
         if org.name != ORG_NAME:
             org.name = ORG_NAME
             org.save(update_fields=["name"])
-            record(action="accounts.org.update", actor=None, actor_name="demo loader", obj=org,
-                   after={"name": ORG_NAME})
+            record(
+                action="accounts.org.update",
+                actor=None,
+                actor_name="demo loader",
+                obj=org,
+                after={"name": ORG_NAME},
+            )
         admin = Person.objects.filter(email=admin_spec.email).first()
         if admin is None:
             admin = Person.objects.create_user(
-                email=admin_spec.email, password=DEMO_PASSWORD, full_name=admin_spec.full_name,
-                title=admin_spec.title, business_unit=admin_spec.business_unit, is_staff=True,
+                email=admin_spec.email,
+                password=DEMO_PASSWORD,
+                full_name=admin_spec.full_name,
+                title=admin_spec.title,
+                business_unit=admin_spec.business_unit,
+                is_staff=True,
             )
             RoleGrant.objects.create(person=admin, role=Role.ADMINISTRATOR.value)
-            record(action="identity.person.bootstrap", actor=None, actor_name="demo loader",
-                   obj=admin, after={"email": admin.email, "roles": [Role.ADMINISTRATOR.value]})
+            record(
+                action="identity.person.bootstrap",
+                actor=None,
+                actor_name="demo loader",
+                obj=admin,
+                after={"email": admin.email, "roles": [Role.ADMINISTRATOR.value]},
+            )
             created["people"] += 1
     people = {admin.email: admin}
     for spec in PEOPLE[1:]:
         person = Person.objects.filter(email=spec.email).first()
         if person is None:
             person = identity_actions.create_person(
-                actor=admin, email=spec.email, full_name=spec.full_name, roles=list(spec.roles),
-                title=spec.title, business_unit=spec.business_unit, password=DEMO_PASSWORD,
+                actor=admin,
+                email=spec.email,
+                full_name=spec.full_name,
+                roles=list(spec.roles),
+                title=spec.title,
+                business_unit=spec.business_unit,
+                password=DEMO_PASSWORD,
             )
             created["people"] += 1
         people[spec.email] = person
@@ -162,15 +324,21 @@ def load_demo() -> dict[str, int]:
         account = SocialAccount.objects.filter(network=acc.network, handle=acc.handle).first()
         if account is None:
             account = account_actions.register_account(
-                actor=admin, network=acc.network, handle=acc.handle, kind=acc.kind,
-                owner=people[acc.owner_email], display_name=acc.display_name,
+                actor=admin,
+                network=acc.network,
+                handle=acc.handle,
+                kind=acc.kind,
+                owner=people[acc.owner_email],
+                display_name=acc.display_name,
                 business_unit=acc.business_unit,
             )
             created["accounts"] += 1
         for email, capability in acc.assignments:
-            if not account.assignments.filter(person=people[email],
-                                              capability=capability.value).exists():
-                account_actions.assign_person(actor=admin, account=account,
-                                              person=people[email], capability=capability)
+            if not account.assignments.filter(
+                person=people[email], capability=capability.value
+            ).exists():
+                account_actions.assign_person(
+                    actor=admin, account=account, person=people[email], capability=capability
+                )
                 created["assignments"] += 1
     return created

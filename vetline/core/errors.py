@@ -39,4 +39,4 @@ class NotFound(DomainError):
     code = "not_found"
 
     def __init__(self, message: str = "Not found.", **kwargs: str | None) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, **kwargs)

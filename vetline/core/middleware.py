@@ -18,11 +18,12 @@ def client_ip(request: HttpRequest) -> str | None:
     # VETLINE_TRUST_X_FORWARDED_FOR (docs/operations.md) and gunicorn's forwarded-allow-ips.
     from django.conf import settings
 
-    if getattr(settings, "VETLINE_TRUST_X_FORWARDED_FOR", False):
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if settings.VETLINE_TRUST_X_FORWARDED_FOR:
+        forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
         if forwarded:
             return forwarded.split(",")[0].strip()[:64]
-    return request.META.get("REMOTE_ADDR")
+    remote: str | None = request.META.get("REMOTE_ADDR")
+    return remote
 
 
 class RequestContextMiddleware:

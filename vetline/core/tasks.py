@@ -43,6 +43,7 @@ def record_system_note(note: str) -> int:
     from vetline.audit.actions import record
 
     with transaction.atomic():
-        event = record(action="core.job.note", actor=None, actor_name="worker",
-                       after={"note": note[:500]})
+        event = record(
+            action="core.job.note", actor=None, actor_name="worker", after={"note": note[:500]}
+        )
     return event.pk

@@ -33,7 +33,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "corporate": accounts.filter(kind=AccountKind.CORPORATE).count(),
             "my_assignments": Assignment.objects.filter(person=user).count(),
             "people": Person.objects.filter(is_active=True).count()
-            if user.can(Perm.PEOPLE_VIEW) else None,
+            if user.can(Perm.PEOPLE_VIEW)
+            else None,
         },
         "my_accounts": Assignment.objects.filter(person=user).select_related("account")[:20],
         "recent_events": AuditEvent.objects.all()[:10] if user.can(Perm.AUDIT_VIEW) else None,

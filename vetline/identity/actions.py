@@ -62,8 +62,9 @@ def create_person(
         )
         for role in set(roles):
             RoleGrant.objects.create(person=person, role=role.value, granted_by=actor)
-        record(action="identity.person.create", actor=actor, obj=person,
-               after=_person_snapshot(person))
+        record(
+            action="identity.person.create", actor=actor, obj=person, after=_person_snapshot(person)
+        )
     return person
 
 
@@ -77,8 +78,7 @@ def grant_role(*, actor: Person, person: Person, role: Role) -> RoleGrant:
                 grant = RoleGrant.objects.create(person=person, role=role.value, granted_by=actor)
         except IntegrityError as exc:
             raise Conflict(f"{person} already holds the {role.label} role.") from exc
-        record(action="identity.role.grant", actor=actor, obj=person,
-               after={"role": role.value})
+        record(action="identity.role.grant", actor=actor, obj=person, after={"role": role.value})
     person.forget_roles()
     return grant
 
@@ -97,10 +97,14 @@ def revoke_role(*, actor: Person, person: Person, role: Role) -> None:
             raise ValidationFailed("You cannot remove your own Administrator role.")
         grant.delete()
         remaining = permissions_for(
-            {Role(r) for r in RoleGrant.objects.filter(person=person).values_list("role", flat=True)}
+            {
+                Role(r)
+                for r in RoleGrant.objects.filter(person=person).values_list("role", flat=True)
+            }
         )
         orphaned = [
-            a for a in Assignment.objects.filter(person=person).select_related("account")
+            a
+            for a in Assignment.objects.filter(person=person).select_related("account")
             if Capability(a.capability).required_permission not in remaining
         ]
         removed = [
@@ -108,8 +112,12 @@ def revoke_role(*, actor: Person, person: Person, role: Role) -> None:
             for a in orphaned
         ]
         Assignment.objects.filter(pk__in=[a.pk for a in orphaned]).delete()
-        record(action="identity.role.revoke", actor=actor, obj=person,
-               before={"role": role.value, "assignments": removed})
+        record(
+            action="identity.role.revoke",
+            actor=actor,
+            obj=person,
+            before={"role": role.value, "assignments": removed},
+        )
     person.forget_roles()
 
 
@@ -123,8 +131,13 @@ def update_person(
         person.title = title.strip()
         person.business_unit = business_unit.strip()
         person.save(update_fields=["full_name", "title", "business_unit"])
-        record(action="identity.person.update", actor=actor, obj=person, before=before,
-               after=_person_snapshot(person))
+        record(
+            action="identity.person.update",
+            actor=actor,
+            obj=person,
+            before=before,
+            after=_person_snapshot(person),
+        )
     return person
 
 
@@ -172,9 +185,7 @@ def offboard_person(*, actor: Person, person: Person, reason: str) -> Offboardin
         person.offboarded_at = now
         person.session_epoch = F("session_epoch") + 1
         person.set_unusable_password()
-        person.save(
-            update_fields=["is_active", "offboarded_at", "session_epoch", "password"]
-        )
+        person.save(update_fields=["is_active", "offboarded_at", "session_epoch", "password"])
         owned = [str(a) for a in person.owned_accounts.filter(is_active=True)]
         report = OffboardingReport(
             roles=roles,
@@ -188,10 +199,19 @@ def offboard_person(*, actor: Person, person: Person, reason: str) -> Offboardin
             action="identity.person.offboard",
             actor=actor,
             obj=person,
-            before={"is_active": True, "roles": roles, "assignments": assignments,
-                    "api_tokens": tokens, "mfa_authenticators": mfa_count},
-            after={"is_active": False, "reason": reason.strip(), "sessions_ended": True,
-                   "accounts_still_owned": owned},
+            before={
+                "is_active": True,
+                "roles": roles,
+                "assignments": assignments,
+                "api_tokens": tokens,
+                "mfa_authenticators": mfa_count,
+            },
+            after={
+                "is_active": False,
+                "reason": reason.strip(),
+                "sessions_ended": True,
+                "accounts_still_owned": owned,
+            },
         )
     person.refresh_from_db()
     person.forget_roles()
@@ -210,6 +230,7 @@ def sign_out_everywhere(*, actor: Person, person: Person) -> None:
 
 
 # --- Sign-in events and lock-out -------------------------------------------------------------
+
 
 def record_sign_in(*, person: Person) -> None:
     with transaction.atomic():
@@ -231,8 +252,13 @@ def record_failed_sign_in(*, identifier: str) -> Person | None:
     with transaction.atomic():
         person = Person.objects.select_for_update().filter(email__iexact=identifier).first()
         if person is None:
-            record(action="identity.login.failed", actor=None, object_type="identity.person",
-                   object_repr=identifier, after={"identifier": identifier, "known": False})
+            record(
+                action="identity.login.failed",
+                actor=None,
+                object_type="identity.person",
+                object_repr=identifier,
+                after={"identifier": identifier, "known": False},
+            )
             return None
         person.failed_login_count += 1
         locked = person.failed_login_count >= settings.VETLINE_LOCKOUT_THRESHOLD
@@ -241,12 +267,22 @@ def record_failed_sign_in(*, identifier: str) -> Person | None:
                 minutes=settings.VETLINE_LOCKOUT_MINUTES
             )
         person.save(update_fields=["failed_login_count", "locked_until"])
-        record(action="identity.login.failed", actor=None, obj=person,
-               after={"identifier": identifier, "failed_count": person.failed_login_count})
+        record(
+            action="identity.login.failed",
+            actor=None,
+            obj=person,
+            after={"identifier": identifier, "failed_count": person.failed_login_count},
+        )
         if locked:
-            record(action="identity.login.locked", actor=None, obj=person,
-                   after={"locked_until": person.locked_until,
-                          "failed_count": person.failed_login_count})
+            record(
+                action="identity.login.locked",
+                actor=None,
+                obj=person,
+                after={
+                    "locked_until": person.locked_until,
+                    "failed_count": person.failed_login_count,
+                },
+            )
     return person
 
 
@@ -266,6 +302,7 @@ def record_mfa_change(*, person: Person, action: str, detail: dict[str, Any]) ->
 
 
 # --- API tokens -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -303,9 +340,17 @@ def create_api_token(
             scope=scope,
             expires_at=timezone.now() + timedelta(days=expires_in_days),
         )
-        record(action="identity.api_token.create", actor=actor, obj=token,
-               after={"name": token.name, "scope": token.scope, "expires_at": token.expires_at,
-                      "prefix": prefix})
+        record(
+            action="identity.api_token.create",
+            actor=actor,
+            obj=token,
+            after={
+                "name": token.name,
+                "scope": token.scope,
+                "expires_at": token.expires_at,
+                "prefix": prefix,
+            },
+        )
     return IssuedToken(token=token, secret=secret)
 
 
@@ -318,15 +363,19 @@ def revoke_api_token(*, actor: Person, token: ApiToken) -> None:
             raise Conflict("This token is already revoked.")
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        record(action="identity.api_token.revoke", actor=actor, obj=token,
-               after={"prefix": token.prefix})
+        record(
+            action="identity.api_token.revoke",
+            actor=actor,
+            obj=token,
+            after={"prefix": token.prefix},
+        )
 
 
 def authenticate_token(raw: str) -> ApiToken | None:
     """Resolve a bearer token to its row, or None. Constant-time on the secret part."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    prefix = raw[len(TOKEN_PREFIX):].split("_", 1)[0]
+    prefix = raw[len(TOKEN_PREFIX) :].split("_", 1)[0]
     token = ApiToken.objects.select_related("person").filter(prefix=prefix).first()
     if token is None or not hmac.compare_digest(token.token_sha256, _hash_token(raw)):
         return None
@@ -341,6 +390,7 @@ def authenticate_token(raw: str) -> ApiToken | None:
 def has_totp(person: Person) -> bool:
     from allauth.mfa.models import Authenticator
 
-    return Authenticator.objects.filter(user=person, type=Authenticator.Type.TOTP).exists()
-
-
+    enrolled: bool = Authenticator.objects.filter(
+        user=person, type=Authenticator.Type.TOTP
+    ).exists()
+    return enrolled

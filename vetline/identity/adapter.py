@@ -12,7 +12,7 @@ from vetline.identity.actions import record_failed_sign_in
 from vetline.identity.models import Person
 
 
-class VetlineAccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
+class VetlineAccountAdapter(DefaultAccountAdapter):
     """People are provisioned by administrators (no self sign-up); lock-out is per person."""
 
     def is_open_for_signup(self, request: HttpRequest) -> bool:

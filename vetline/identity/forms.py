@@ -13,8 +13,9 @@ class PersonForm(forms.Form):
     full_name = forms.CharField(max_length=200)
     title = forms.CharField(max_length=200, required=False)
     business_unit = forms.CharField(max_length=120, required=False)
-    roles = forms.MultipleChoiceField(choices=ROLE_CHOICES, required=False,
-                                      widget=forms.CheckboxSelectMultiple)
+    roles = forms.MultipleChoiceField(
+        choices=ROLE_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
 
 
 class RoleForm(forms.Form):
@@ -22,15 +23,19 @@ class RoleForm(forms.Form):
 
 
 class OffboardForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text="Recorded in the audit trail.")
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Recorded in the audit trail.",
+    )
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. “SIEM export”.")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
-    expires_in_days = forms.IntegerField(min_value=1, max_value=365, initial=90,
-                                         label="Expires in (days)")
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=365, initial=90, label="Expires in (days)"
+    )
 
 
 class PeopleFilterForm(forms.Form):

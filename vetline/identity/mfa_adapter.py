@@ -8,7 +8,7 @@ from vetline.accounts.vault import Vault
 VAULT_PREFIX = "vault:"
 
 
-class VetlineMFAAdapter(DefaultMFAAdapter):  # type: ignore[misc]
+class VetlineMFAAdapter(DefaultMFAAdapter):
     """TOTP secrets and recovery-code seeds are encrypted with the vault key, like network
     credentials, and rotate with it (``vetline vault rotate``)."""
 
@@ -17,6 +17,6 @@ class VetlineMFAAdapter(DefaultMFAAdapter):  # type: ignore[misc]
 
     def decrypt(self, encrypted_text: str) -> str:
         if encrypted_text.startswith(VAULT_PREFIX):
-            token = encrypted_text[len(VAULT_PREFIX):].encode()
+            token = encrypted_text[len(VAULT_PREFIX) :].encode()
             return Vault(settings.VETLINE_VAULT_KEYS).decrypt(token)
         return encrypted_text

@@ -58,8 +58,10 @@ class MfaEnrolmentMiddleware:
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"detail": "Two-factor enrolment is required for your role.",
-                     "code": "mfa_enrolment_required"},
+                    {
+                        "detail": "Two-factor enrolment is required for your role.",
+                        "code": "mfa_enrolment_required",
+                    },
                     status=403,
                 )
             return redirect("/auth/2fa/totp/activate/")

@@ -59,7 +59,7 @@ class Person(AbstractUser):
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = ["full_name"]
 
-    objects = PersonManager()  # type: ignore[misc]
+    objects = PersonManager()  # type: ignore[misc,assignment]
 
     class Meta:
         ordering = ["full_name"]

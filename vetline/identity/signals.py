@@ -36,25 +36,30 @@ def _on_mfa_saved(sender: Any, instance: Authenticator, created: bool, **kwargs:
     # Model signals run inside the transaction that adds the authenticator, so the audit
     # event commits (or rolls back) with it. Later saves only touch last_used_at.
     if created:
-        record_mfa_change(person=instance.user, action="identity.mfa.add",
-                          detail={"type": str(instance.type)})
+        record_mfa_change(
+            person=instance.user, action="identity.mfa.add", detail={"type": str(instance.type)}
+        )
 
 
 @receiver(post_delete, sender=Authenticator)
 def _on_mfa_deleted(sender: Any, instance: Authenticator, **kwargs: Any) -> None:
-    record_mfa_change(person=instance.user, action="identity.mfa.remove",
-                      detail={"type": str(instance.type)})
+    record_mfa_change(
+        person=instance.user, action="identity.mfa.remove", detail={"type": str(instance.type)}
+    )
 
 
 @receiver(mfa_signals.authenticator_removed)
-def _on_mfa_removed(sender: Any, request: HttpRequest, user: Person, authenticator: Any,
-                    **kwargs: Any) -> None:
+def _on_mfa_removed(
+    sender: Any, request: HttpRequest, user: Person, authenticator: Any, **kwargs: Any
+) -> None:
     if request is not None and hasattr(request, "session"):
         request.session.pop("vetline_mfa_ok", None)
 
 
 @receiver(mfa_signals.authenticator_reset)
-def _on_mfa_reset(sender: Any, request: HttpRequest, user: Person, authenticator: Any,
-                  **kwargs: Any) -> None:
-    record_mfa_change(person=user, action="identity.mfa.reset",
-                      detail={"type": str(authenticator.type)})
+def _on_mfa_reset(
+    sender: Any, request: HttpRequest, user: Person, authenticator: Any, **kwargs: Any
+) -> None:
+    record_mfa_change(
+        person=user, action="identity.mfa.reset", detail={"type": str(authenticator.type)}
+    )

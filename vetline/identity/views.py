@@ -48,11 +48,16 @@ def people_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
-    return render(request, "identity/people.html", {
-        "filters": filters, "page_obj": page,
-        "querystring_base": params.urlencode() + "&" if params else "",
-        "can_manage": user.can(Perm.PEOPLE_MANAGE),
-    })
+    return render(
+        request,
+        "identity/people.html",
+        {
+            "filters": filters,
+            "page_obj": page,
+            "querystring_base": params.urlencode() + "&" if params else "",
+            "can_manage": user.can(Perm.PEOPLE_MANAGE),
+        },
+    )
 
 
 @login_required
@@ -65,8 +70,12 @@ def person_create(request: HttpRequest) -> HttpResponse:
         d = form.cleaned_data
         try:
             person = actions.create_person(
-                actor=user, email=d["email"], full_name=d["full_name"], title=d["title"],
-                business_unit=d["business_unit"], roles=[Role(r) for r in d["roles"]],
+                actor=user,
+                email=d["email"],
+                full_name=d["full_name"],
+                title=d["title"],
+                business_unit=d["business_unit"],
+                roles=[Role(r) for r in d["roles"]],
             )
         except DomainError as exc:
             form_error(form, exc)
@@ -77,8 +86,9 @@ def person_create(request: HttpRequest) -> HttpResponse:
                 "on the sign-in page.",
             )
             return redirect("identity:person", person.pk)
-    return render(request, "identity/person_form.html", {"form": form},
-                  status=422 if form.errors else 200)
+    return render(
+        request, "identity/person_form.html", {"form": form}, status=422 if form.errors else 200
+    )
 
 
 @login_required
@@ -87,19 +97,25 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person(user, pk)
     can_manage = user.can(Perm.PEOPLE_MANAGE)
     held = sorted(person.roles)
-    return render(request, "identity/person.html", {
-        "person": person,
-        "roles": held,
-        "role_form": RoleForm(),
-        "assignments": person.assignments.select_related("account"),
-        "owned": person.owned_accounts.all(),
-        "tokens": person.api_tokens.all()[:20] if can_manage else [],
-        "events": AuditEvent.objects.filter(object_type="identity.person",
-                                            object_id=str(person.pk))[:15]
-        if user.can(Perm.AUDIT_VIEW) else None,
-        "can_manage": can_manage,
-        "mfa_enrolled": actions.has_totp(person),
-    })
+    return render(
+        request,
+        "identity/person.html",
+        {
+            "person": person,
+            "roles": held,
+            "role_form": RoleForm(),
+            "assignments": person.assignments.select_related("account"),
+            "owned": person.owned_accounts.all(),
+            "tokens": person.api_tokens.all()[:20] if can_manage else [],
+            "events": AuditEvent.objects.filter(
+                object_type="identity.person", object_id=str(person.pk)
+            )[:15]
+            if user.can(Perm.AUDIT_VIEW)
+            else None,
+            "can_manage": can_manage,
+            "mfa_enrolled": actions.has_totp(person),
+        },
+    )
 
 
 @login_required
@@ -115,8 +131,9 @@ def role_grant(request: HttpRequest, pk: int) -> HttpResponse:
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{person} now holds the "
-                             f"{Role(form.cleaned_data['role']).label} role.")
+            messages.success(
+                request, f"{person} now holds the {Role(form.cleaned_data['role']).label} role."
+            )
     else:
         messages.error(request, "Choose a role.")
     return redirect("identity:person", person.pk)
@@ -148,19 +165,25 @@ def offboard(request: HttpRequest, pk: int) -> HttpResponse:
     form = OffboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            report = actions.offboard_person(actor=user, person=person,
-                                             reason=form.cleaned_data["reason"])
+            report = actions.offboard_person(
+                actor=user, person=person, reason=form.cleaned_data["reason"]
+            )
         except DomainError as exc:
             form_error(form, exc)
         else:
-            return render(request, "identity/offboarded.html",
-                          {"person": person, "report": report})
-    return render(request, "identity/offboard.html", {
-        "person": person, "form": form,
-        "assignments": person.assignments.select_related("account"),
-        "tokens": person.api_tokens.filter(revoked_at__isnull=True),
-        "roles": sorted(person.roles),
-    }, status=422 if form.errors else 200)
+            return render(request, "identity/offboarded.html", {"person": person, "report": report})
+    return render(
+        request,
+        "identity/offboard.html",
+        {
+            "person": person,
+            "form": form,
+            "assignments": person.assignments.select_related("account"),
+            "tokens": person.api_tokens.filter(revoked_at__isnull=True),
+            "roles": sorted(person.roles),
+        },
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required
@@ -202,16 +225,26 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            issued = actions.create_api_token(actor=user, name=d["name"],
-                                              scope=TokenScope(d["scope"]),
-                                              expires_in_days=d["expires_in_days"])
+            issued = actions.create_api_token(
+                actor=user,
+                name=d["name"],
+                scope=TokenScope(d["scope"]),
+                expires_in_days=d["expires_in_days"],
+            )
         except DomainError as exc:
             form_error(form, exc)
         else:
             form = TokenForm()
-    return render(request, "identity/tokens.html", {
-        "form": form, "issued": issued, "tokens": ApiToken.objects.filter(person=user),
-    }, status=422 if form.errors else 200)
+    return render(
+        request,
+        "identity/tokens.html",
+        {
+            "form": form,
+            "issued": issued,
+            "tokens": ApiToken.objects.filter(person=user),
+        },
+        status=422 if form.errors else 200,
+    )
 
 
 @login_required

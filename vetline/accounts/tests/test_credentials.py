@@ -26,12 +26,20 @@ def test_secret_never_appears_in_any_response_log_or_audit_event(world, api, log
     admin = world.people[Role.ADMINISTRATOR]
     acc = world.corporate
     call = api(admin)
-    responses = [call("POST", f"/api/accounts/{acc.pk}/credentials",
-                      {"kind": "access_token", "secret": SECRET})]
+    responses = [
+        call(
+            "POST",
+            f"/api/accounts/{acc.pk}/credentials",
+            {"kind": "access_token", "secret": SECRET},
+        )
+    ]
     assert responses[0].status_code == 201
     client = login(admin)
-    responses.append(client.post(f"/accounts/{acc.pk}/credentials/",
-                                 {"kind": "api_key", "secret": SECRET}, follow=True))
+    responses.append(
+        client.post(
+            f"/accounts/{acc.pk}/credentials/", {"kind": "api_key", "secret": SECRET}, follow=True
+        )
+    )
     responses += [
         call("GET", f"/api/accounts/{acc.pk}/credentials"),
         call("GET", f"/api/accounts/{acc.pk}"),
@@ -56,10 +64,12 @@ def test_secret_never_appears_in_any_response_log_or_audit_event(world, api, log
 def test_replace_then_revoke_takes_effect_at_once(world, api) -> None:  # type: ignore[no-untyped-def]
     call = api(world.people[Role.ADMINISTRATOR])
     acc = world.corporate
-    first = call("POST", f"/api/accounts/{acc.pk}/credentials",
-                 {"kind": "access_token", "secret": "one"}).json()
-    second = call("POST", f"/api/accounts/{acc.pk}/credentials",
-                  {"kind": "access_token", "secret": "two"}).json()
+    first = call(
+        "POST", f"/api/accounts/{acc.pk}/credentials", {"kind": "access_token", "secret": "one"}
+    ).json()
+    second = call(
+        "POST", f"/api/accounts/{acc.pk}/credentials", {"kind": "access_token", "secret": "two"}
+    ).json()
     assert read_secret(account=acc, kind=CredentialKind.ACCESS_TOKEN) == "two"
     old = Credential.objects.get(pk=first["id"])
     assert old.revoked_at is not None and old.ciphertext is None
@@ -71,15 +81,19 @@ def test_replace_then_revoke_takes_effect_at_once(world, api) -> None:  # type: 
         read_secret(account=acc, kind=CredentialKind.ACCESS_TOKEN)
     assert Credential.objects.get(pk=second["id"]).ciphertext is None
     assert call("DELETE", f"/api/accounts/{acc.pk}/credentials/{second['id']}").status_code == 409
-    assert [e.action for e in AuditEvent.objects.filter(action__startswith="accounts.credential")
-            .order_by("id")] == ["accounts.credential.set", "accounts.credential.replace",
-                                 "accounts.credential.revoke"]
+    assert [
+        e.action
+        for e in AuditEvent.objects.filter(action__startswith="accounts.credential").order_by("id")
+    ] == ["accounts.credential.set", "accounts.credential.replace", "accounts.credential.revoke"]
 
 
 def test_only_administrators_manage_credentials(world, api) -> None:  # type: ignore[no-untyped-def]
     for role in (Role.COMPLIANCE_OFFICER, Role.PUBLISHER, Role.AUDITOR):
-        r = api(world.people[role])("POST", f"/api/accounts/{world.corporate.pk}/credentials",
-                                    {"kind": "access_token", "secret": "x"})
+        r = api(world.people[role])(
+            "POST",
+            f"/api/accounts/{world.corporate.pk}/credentials",
+            {"kind": "access_token", "secret": "x"},
+        )
         assert r.status_code == 403, role
     assert not Credential.objects.exists()
 
@@ -89,8 +103,11 @@ def test_key_rotation_reencrypts_credentials_and_totp_secrets(world, api) -> Non
     from allauth.mfa.totp.internal.auth import TOTP
 
     call = api(world.people[Role.ADMINISTRATOR])
-    call("POST", f"/api/accounts/{world.corporate.pk}/credentials",
-         {"kind": "access_token", "secret": SECRET})
+    call(
+        "POST",
+        f"/api/accounts/{world.corporate.pk}/credentials",
+        {"kind": "access_token", "secret": SECRET},
+    )
     old_key = settings.VETLINE_VAULT_KEYS[0]
     new_key = generate_key()
     totp = Authenticator.objects.filter(type="totp").first()

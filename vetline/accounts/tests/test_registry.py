@@ -17,19 +17,27 @@ def make_publishers(make_person, n: int, prefix: str = "pub"):  # type: ignore[n
 
 
 def test_cap_defaults_to_ten_and_the_eleventh_publisher_is_refused_with_the_cap_named(
-    world, make_person, api  # type: ignore[no-untyped-def]
+    world,
+    make_person,
+    api,  # type: ignore[no-untyped-def]
 ) -> None:
     admin = world.people[Role.ADMINISTRATOR]
     call = api(admin)
     account = world.other
     publishers = make_publishers(make_person, 11)
     for p in publishers[:10]:
-        r = call("POST", f"/api/accounts/{account.pk}/assignments",
-                 {"person_id": p.pk, "capability": "publish"})
+        r = call(
+            "POST",
+            f"/api/accounts/{account.pk}/assignments",
+            {"person_id": p.pk, "capability": "publish"},
+        )
         assert r.status_code == 201, r.content
     start = last_audit_id()
-    r = call("POST", f"/api/accounts/{account.pk}/assignments",
-             {"person_id": publishers[10].pk, "capability": "publish"})
+    r = call(
+        "POST",
+        f"/api/accounts/{account.pk}/assignments",
+        {"person_id": publishers[10].pk, "capability": "publish"},
+    )
     assert r.status_code == 422
     body = r.json()
     assert body["code"] == "publisher_cap_reached" and body["field"] == "person"
@@ -47,15 +55,28 @@ def test_org_default_and_per_account_caps(world, make_person, api) -> None:  # t
     a, b, c = make_publishers(make_person, 3)
     acc = world.other
     for p in (a, b):
-        assert call("POST", f"/api/accounts/{acc.pk}/assignments",
-                    {"person_id": p.pk, "capability": "publish"}).status_code == 201
-    r = call("POST", f"/api/accounts/{acc.pk}/assignments",
-             {"person_id": c.pk, "capability": "publish"})
+        assert (
+            call(
+                "POST",
+                f"/api/accounts/{acc.pk}/assignments",
+                {"person_id": p.pk, "capability": "publish"},
+            ).status_code
+            == 201
+        )
+    r = call(
+        "POST", f"/api/accounts/{acc.pk}/assignments", {"person_id": c.pk, "capability": "publish"}
+    )
     assert r.status_code == 422 and "cap of 2" in r.json()["detail"]
     # A per-account cap overrides the default; lowering below the current count is refused.
     assert call("PATCH", f"/api/accounts/{acc.pk}", {"publisher_cap": 3}).status_code == 200
-    assert call("POST", f"/api/accounts/{acc.pk}/assignments",
-                {"person_id": c.pk, "capability": "publish"}).status_code == 201
+    assert (
+        call(
+            "POST",
+            f"/api/accounts/{acc.pk}/assignments",
+            {"person_id": c.pk, "capability": "publish"},
+        ).status_code
+        == 201
+    )
     r = call("PATCH", f"/api/accounts/{acc.pk}", {"publisher_cap": 1})
     assert r.status_code == 422 and "remove 2" in r.json()["detail"]
 
@@ -65,15 +86,24 @@ def test_cap_does_not_limit_approvers_or_employee_accounts(world, make_person, a
     call("PUT", "/api/accounts/settings", {"default_publisher_cap": 1})
     approvers = [make_person(Role.APPROVER, f"ap{i}@example.com") for i in range(3)]
     for p in approvers:
-        assert call("POST", f"/api/accounts/{world.other.pk}/assignments",
-                    {"person_id": p.pk, "capability": "approve"}).status_code == 201
+        assert (
+            call(
+                "POST",
+                f"/api/accounts/{world.other.pk}/assignments",
+                {"person_id": p.pk, "capability": "approve"},
+            ).status_code
+            == 201
+        )
 
 
 def test_assignment_needs_a_role_that_allows_the_capability(world, api) -> None:  # type: ignore[no-untyped-def]
     call = api(world.people[Role.ADMINISTRATOR])
     employee = world.people[Role.EMPLOYEE]
-    r = call("POST", f"/api/accounts/{world.other.pk}/assignments",
-             {"person_id": employee.pk, "capability": "publish"})
+    r = call(
+        "POST",
+        f"/api/accounts/{world.other.pk}/assignments",
+        {"person_id": employee.pk, "capability": "publish"},
+    )
     assert r.status_code == 422 and "none of their roles allows it" in r.json()["detail"]
 
 
@@ -81,19 +111,36 @@ def test_register_account_audits_exact_content(world, api) -> None:  # type: ign
     admin = world.people[Role.ADMINISTRATOR]
     call = api(admin)
     start = last_audit_id()
-    r = call("POST", "/api/accounts", {
-        "network": "bluesky", "handle": "acme.bsky.social", "kind": "corporate",
-        "owner_id": admin.pk, "display_name": "Acme", "publisher_cap": 4,
-    }, HTTP_USER_AGENT="pytest-agent", HTTP_X_REQUEST_ID="req-12345678")
+    r = call(
+        "POST",
+        "/api/accounts",
+        {
+            "network": "bluesky",
+            "handle": "acme.bsky.social",
+            "kind": "corporate",
+            "owner_id": admin.pk,
+            "display_name": "Acme",
+            "publisher_cap": 4,
+        },
+        HTTP_USER_AGENT="pytest-agent",
+        HTTP_X_REQUEST_ID="req-12345678",
+    )
     assert r.status_code == 201, r.content
     assert audit_actions_since(start) == ["accounts.account.register"]
     ev = AuditEvent.objects.get(action="accounts.account.register")
     assert ev.actor_id == admin.pk and admin.email in ev.actor_name
     assert ev.object_type == "accounts.socialaccount" and ev.object_id == str(r.json()["id"])
     assert ev.before is None
-    assert ev.after == {"network": "bluesky", "handle": "acme.bsky.social",
-                        "display_name": "Acme", "kind": "corporate", "owner_id": admin.pk,
-                        "business_unit": "", "publisher_cap": 4, "is_active": True}
+    assert ev.after == {
+        "network": "bluesky",
+        "handle": "acme.bsky.social",
+        "display_name": "Acme",
+        "kind": "corporate",
+        "owner_id": admin.pk,
+        "business_unit": "",
+        "publisher_cap": 4,
+        "is_active": True,
+    }
     assert ev.user_agent == "pytest-agent" and ev.request_id == "req-12345678"
     assert ev.channel == "api" and ev.ip == "127.0.0.1"
 
@@ -101,28 +148,56 @@ def test_register_account_audits_exact_content(world, api) -> None:  # type: ign
 def test_duplicate_and_invalid_accounts_get_field_errors(world, api) -> None:  # type: ignore[no-untyped-def]
     call = api(world.people[Role.ADMINISTRATOR])
     owner = world.people[Role.ADMINISTRATOR].pk
-    r = call("POST", "/api/accounts", {"network": "x", "handle": "@ACME", "kind": "corporate",
-                                       "owner_id": owner})
+    r = call(
+        "POST",
+        "/api/accounts",
+        {"network": "x", "handle": "@ACME", "kind": "corporate", "owner_id": owner},
+    )
     assert r.status_code == 409 and r.json()["field"] == "handle"
-    r = call("POST", "/api/accounts", {"network": "myspace", "handle": "x", "kind": "corporate",
-                                       "owner_id": owner})
+    r = call(
+        "POST",
+        "/api/accounts",
+        {"network": "myspace", "handle": "x", "kind": "corporate", "owner_id": owner},
+    )
     assert r.status_code == 422 and "network" in str(r.json()["detail"])
-    r = call("POST", "/api/accounts", {"network": "x", "handle": "   ", "kind": "corporate",
-                                       "owner_id": owner})
+    r = call(
+        "POST",
+        "/api/accounts",
+        {"network": "x", "handle": "   ", "kind": "corporate", "owner_id": owner},
+    )
     assert r.status_code == 422 and r.json()["field"] == "handle"
-    r = call("POST", "/api/accounts", {"network": "x", "handle": "@new", "kind": "corporate",
-                                       "owner_id": 999999})
+    r = call(
+        "POST",
+        "/api/accounts",
+        {"network": "x", "handle": "@new", "kind": "corporate", "owner_id": 999999},
+    )
     assert r.status_code == 422 and r.json()["field"] == "owner_id"
-    r = call("POST", "/api/accounts", {"network": "x", "handle": "@new", "kind": "corporate",
-                                       "owner_id": owner, "publisher_cap": 0})
+    r = call(
+        "POST",
+        "/api/accounts",
+        {
+            "network": "x",
+            "handle": "@new",
+            "kind": "corporate",
+            "owner_id": owner,
+            "publisher_cap": 0,
+        },
+    )
     assert r.status_code == 422
     assert SocialAccount.objects.count() == 3
 
 
 def test_registration_form_shows_field_errors(world, login) -> None:  # type: ignore[no-untyped-def]
     client = login(world.people[Role.ADMINISTRATOR])
-    r = client.post("/accounts/new/", {"network": "x", "handle": "@acme", "kind": "corporate",
-                                       "owner": world.people[Role.ADMINISTRATOR].pk})
+    r = client.post(
+        "/accounts/new/",
+        {
+            "network": "x",
+            "handle": "@acme",
+            "kind": "corporate",
+            "owner": world.people[Role.ADMINISTRATOR].pk,
+        },
+    )
     assert r.status_code == 422
     assert b"already registered" in r.content
     r = client.post("/accounts/new/", {"network": "nope", "handle": "", "kind": "corporate"})

@@ -29,15 +29,15 @@ def test_no_server_errors(operation, role: Role, world, api_token) -> None:  # t
     token = api_token(world.people[role])
     headers = {"Authorization": f"Bearer {token}"}
 
-    @settings(max_examples=25, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         case = data.draw(operation.as_strategy())
         response = case.call(headers=headers)
         assert response.status_code < 500, (
-            f"{case.method} {case.formatted_path} -> {response.status_code}: "
-            f"{response.text[:300]}"
+            f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
         )
         case.validate_response(response, checks=[not_a_server_error])
 

@@ -43,8 +43,12 @@ def test_a_scheduled_job_survives_a_restart_and_runs_when_due(kind: str, tmp_pat
     restarted = make_huey(kind, tmp_path, name)
     restarted.task(name="note")(tasks.record_system_note.func)
     assert restarted.scheduled_count() == 1
-    assert restarted.read_schedule(dt.datetime.now(dt.UTC).replace(tzinfo=None)
-                                   - dt.timedelta(seconds=5)) == []  # not due yet
+    assert (
+        restarted.read_schedule(
+            dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=5)
+        )
+        == []
+    )  # not due yet
     time.sleep(1.1)
     due = restarted.read_schedule(dt.datetime.now(dt.UTC).replace(tzinfo=None))
     assert len(due) == 1

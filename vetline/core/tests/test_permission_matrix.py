@@ -19,12 +19,14 @@ from vetline.identity.roles import Role
 
 ALL = frozenset(Role)
 ADMIN = frozenset({Role.ADMINISTRATOR})
-PEOPLE_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR,
-                            Role.EXECUTIVE})
+PEOPLE_READERS = frozenset(
+    {Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.EXECUTIVE}
+)
 AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR})
 AUDIT_EXPORTERS = frozenset({Role.COMPLIANCE_OFFICER, Role.AUDITOR})
-REGISTRY_WIDE = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.SUPERVISOR,
-                           Role.AUDITOR, Role.EXECUTIVE})
+REGISTRY_WIDE = frozenset(
+    {Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.EXECUTIVE}
+)
 # The corporate account in the `world` fixture is assigned to the publisher and the approver.
 SEES_ASSIGNED = REGISTRY_WIDE | {Role.PUBLISHER, Role.APPROVER}
 ANONYMOUS = "anonymous"
@@ -63,68 +65,124 @@ PAGES: dict[str, list[Case]] = {
     "accounts:list": [Case("GET", lambda w: "/accounts/", ALL)],
     "accounts:create": [
         Case("GET", lambda w: "/accounts/new/", ADMIN),
-        Case("POST", lambda w: "/accounts/new/", ADMIN, data=lambda w: {
-            "network": "x", "handle": "@new", "kind": "corporate",
-            "owner": w.people[Role.ADMINISTRATOR].pk}),
+        Case(
+            "POST",
+            lambda w: "/accounts/new/",
+            ADMIN,
+            data=lambda w: {
+                "network": "x",
+                "handle": "@new",
+                "kind": "corporate",
+                "owner": w.people[Role.ADMINISTRATOR].pk,
+            },
+        ),
     ],
     "accounts:org_settings": [
         Case("GET", lambda w: "/accounts/settings/", ADMIN),
-        Case("POST", lambda w: "/accounts/settings/", ADMIN,
-             data=lambda w: {"default_publisher_cap": 7}),
+        Case(
+            "POST",
+            lambda w: "/accounts/settings/",
+            ADMIN,
+            data=lambda w: {"default_publisher_cap": 7},
+        ),
     ],
     "accounts:detail": [
         Case("GET", lambda w: f"/accounts/{acc(w)}/", SEES_ASSIGNED),
         Case("GET", lambda w: f"/accounts/{other(w)}/", REGISTRY_WIDE, note="scoping"),
-        Case("GET", lambda w: f"/accounts/{w.employee_account.pk}/",
-             REGISTRY_WIDE | {Role.EMPLOYEE}, note="owner sees own account"),
+        Case(
+            "GET",
+            lambda w: f"/accounts/{w.employee_account.pk}/",
+            REGISTRY_WIDE | {Role.EMPLOYEE},
+            note="owner sees own account",
+        ),
     ],
     "accounts:edit": [
         Case("GET", lambda w: f"/accounts/{acc(w)}/edit/", ADMIN),
-        Case("POST", lambda w: f"/accounts/{other(w)}/edit/", ADMIN, data=lambda w: {
-            "display_name": "X", "owner": w.people[Role.ADMINISTRATOR].pk, "is_active": "on"}),
+        Case(
+            "POST",
+            lambda w: f"/accounts/{other(w)}/edit/",
+            ADMIN,
+            data=lambda w: {
+                "display_name": "X",
+                "owner": w.people[Role.ADMINISTRATOR].pk,
+                "is_active": "on",
+            },
+        ),
     ],
     "accounts:assignment_add": [
-        Case("POST", lambda w: f"/accounts/{other(w)}/assignments/", ADMIN,
-             data=lambda w: {"person": w.people[Role.APPROVER].pk, "capability": "approve"}),
+        Case(
+            "POST",
+            lambda w: f"/accounts/{other(w)}/assignments/",
+            ADMIN,
+            data=lambda w: {"person": w.people[Role.APPROVER].pk, "capability": "approve"},
+        ),
     ],
     "accounts:assignment_remove": [
-        Case("POST", lambda w: f"/accounts/{acc(w)}/assignments/"
-             f"{w.corporate.assignments.first().pk}/remove/", ADMIN),
+        Case(
+            "POST",
+            lambda w: (
+                f"/accounts/{acc(w)}/assignments/{w.corporate.assignments.first().pk}/remove/"
+            ),
+            ADMIN,
+        ),
     ],
     "accounts:credential_set": [
-        Case("POST", lambda w: f"/accounts/{acc(w)}/credentials/", ADMIN,
-             data=lambda w: {"kind": "access_token", "secret": "s3cret"}),
+        Case(
+            "POST",
+            lambda w: f"/accounts/{acc(w)}/credentials/",
+            ADMIN,
+            data=lambda w: {"kind": "access_token", "secret": "s3cret"},
+        ),
     ],
     "accounts:credential_revoke": [
-        Case("POST", lambda w: f"/accounts/{acc(w)}/credentials/{w.credential.pk}/revoke/",
-             ADMIN),
+        Case("POST", lambda w: f"/accounts/{acc(w)}/credentials/{w.credential.pk}/revoke/", ADMIN),
     ],
     "identity:people": [Case("GET", lambda w: "/people/", PEOPLE_READERS)],
     "identity:create": [
         Case("GET", lambda w: "/people/new/", ADMIN),
-        Case("POST", lambda w: "/people/new/", ADMIN,
-             data=lambda w: {"email": "n@example.com", "full_name": "N"}),
+        Case(
+            "POST",
+            lambda w: "/people/new/",
+            ADMIN,
+            data=lambda w: {"email": "n@example.com", "full_name": "N"},
+        ),
     ],
     "identity:person": [Case("GET", lambda w: f"/people/{emp(w)}/", PEOPLE_READERS)],
-    "identity:role_grant": [Case("POST", lambda w: f"/people/{emp(w)}/roles/", ADMIN,
-                                 data=lambda w: {"role": "publisher"})],
-    "identity:role_revoke": [Case("POST", lambda w: f"/people/{emp(w)}/roles/employee/revoke/",
-                                  ADMIN)],
+    "identity:role_grant": [
+        Case(
+            "POST",
+            lambda w: f"/people/{emp(w)}/roles/",
+            ADMIN,
+            data=lambda w: {"role": "publisher"},
+        )
+    ],
+    "identity:role_revoke": [
+        Case("POST", lambda w: f"/people/{emp(w)}/roles/employee/revoke/", ADMIN)
+    ],
     "identity:offboard": [
         Case("GET", lambda w: f"/people/{emp(w)}/offboard/", ADMIN),
-        Case("POST", lambda w: f"/people/{emp(w)}/offboard/", ADMIN,
-             data=lambda w: {"reason": "left"}),
+        Case(
+            "POST",
+            lambda w: f"/people/{emp(w)}/offboard/",
+            ADMIN,
+            data=lambda w: {"reason": "left"},
+        ),
     ],
     "identity:unlock": [Case("POST", lambda w: f"/people/{emp(w)}/unlock/", ADMIN)],
     "identity:signout": [Case("POST", lambda w: f"/people/{emp(w)}/signout/", ADMIN)],
     "identity:tokens": [
         Case("GET", lambda w: "/people/me/tokens/", ALL),
-        Case("POST", lambda w: "/people/me/tokens/", ALL,
-             data=lambda w: {"name": "t", "scope": "read", "expires_in_days": 5}),
+        Case(
+            "POST",
+            lambda w: "/people/me/tokens/",
+            ALL,
+            data=lambda w: {"name": "t", "scope": "read", "expires_in_days": 5},
+        ),
     ],
     "identity:token_revoke": [
-        Case("POST", lambda w: f"/people/me/tokens/{w.own_token_id}/revoke/", ALL,
-             note="own token"),
+        Case(
+            "POST", lambda w: f"/people/me/tokens/{w.own_token_id}/revoke/", ALL, note="own token"
+        ),
     ],
     "identity:signout_everywhere": [Case("POST", lambda w: "/people/me/signout-everywhere/", ALL)],
     "audit:list": [Case("GET", lambda w: "/audit/", AUDIT_READERS)],
@@ -139,55 +197,109 @@ PAGE_PREFIXES_ELSEWHERE = ("auth/", "admin/", "api/")
 API: dict[str, list[Case]] = {
     "GET /api/me": [Case("GET", lambda w: "/api/me", ALL)],
     "GET /api/people": [Case("GET", lambda w: "/api/people", PEOPLE_READERS)],
-    "POST /api/people": [Case("POST", lambda w: "/api/people", ADMIN,
-                              data=lambda w: {"email": "a@example.com", "full_name": "A"})],
-    "GET /api/people/{person_id}": [Case("GET", lambda w: f"/api/people/{emp(w)}",
-                                         PEOPLE_READERS)],
+    "POST /api/people": [
+        Case(
+            "POST",
+            lambda w: "/api/people",
+            ADMIN,
+            data=lambda w: {"email": "a@example.com", "full_name": "A"},
+        )
+    ],
+    "GET /api/people/{person_id}": [Case("GET", lambda w: f"/api/people/{emp(w)}", PEOPLE_READERS)],
     "POST /api/people/{person_id}/roles": [
-        Case("POST", lambda w: f"/api/people/{emp(w)}/roles", ADMIN,
-             data=lambda w: {"role": "publisher"})],
+        Case(
+            "POST",
+            lambda w: f"/api/people/{emp(w)}/roles",
+            ADMIN,
+            data=lambda w: {"role": "publisher"},
+        )
+    ],
     "DELETE /api/people/{person_id}/roles/{role}": [
-        Case("DELETE", lambda w: f"/api/people/{emp(w)}/roles/employee", ADMIN)],
+        Case("DELETE", lambda w: f"/api/people/{emp(w)}/roles/employee", ADMIN)
+    ],
     "POST /api/people/{person_id}/offboard": [
-        Case("POST", lambda w: f"/api/people/{emp(w)}/offboard", ADMIN,
-             data=lambda w: {"reason": "left"})],
+        Case(
+            "POST",
+            lambda w: f"/api/people/{emp(w)}/offboard",
+            ADMIN,
+            data=lambda w: {"reason": "left"},
+        )
+    ],
     "GET /api/tokens": [Case("GET", lambda w: "/api/tokens", ALL)],
-    "POST /api/tokens": [Case("POST", lambda w: "/api/tokens", ALL,
-                              data=lambda w: {"name": "t", "scope": "read"})],
+    "POST /api/tokens": [
+        Case("POST", lambda w: "/api/tokens", ALL, data=lambda w: {"name": "t", "scope": "read"})
+    ],
     "DELETE /api/tokens/{token_id}": [
-        Case("DELETE", lambda w: f"/api/tokens/{w.own_token_id}", ALL, note="own token")],
+        Case("DELETE", lambda w: f"/api/tokens/{w.own_token_id}", ALL, note="own token")
+    ],
     "GET /api/accounts": [Case("GET", lambda w: "/api/accounts", ALL)],
-    "POST /api/accounts": [Case("POST", lambda w: "/api/accounts", ADMIN, data=lambda w: {
-        "network": "x", "handle": "@n", "kind": "corporate",
-        "owner_id": w.people[Role.ADMINISTRATOR].pk})],
+    "POST /api/accounts": [
+        Case(
+            "POST",
+            lambda w: "/api/accounts",
+            ADMIN,
+            data=lambda w: {
+                "network": "x",
+                "handle": "@n",
+                "kind": "corporate",
+                "owner_id": w.people[Role.ADMINISTRATOR].pk,
+            },
+        )
+    ],
     "GET /api/accounts/settings": [Case("GET", lambda w: "/api/accounts/settings", ADMIN)],
-    "PUT /api/accounts/settings": [Case("PUT", lambda w: "/api/accounts/settings", ADMIN,
-                                        data=lambda w: {"default_publisher_cap": 3})],
+    "PUT /api/accounts/settings": [
+        Case(
+            "PUT",
+            lambda w: "/api/accounts/settings",
+            ADMIN,
+            data=lambda w: {"default_publisher_cap": 3},
+        )
+    ],
     "GET /api/accounts/{account_id}": [
         Case("GET", lambda w: f"/api/accounts/{acc(w)}", SEES_ASSIGNED),
         Case("GET", lambda w: f"/api/accounts/{other(w)}", REGISTRY_WIDE, note="scoping"),
     ],
     "PATCH /api/accounts/{account_id}": [
-        Case("PATCH", lambda w: f"/api/accounts/{acc(w)}", ADMIN,
-             data=lambda w: {"display_name": "Y"})],
+        Case(
+            "PATCH",
+            lambda w: f"/api/accounts/{acc(w)}",
+            ADMIN,
+            data=lambda w: {"display_name": "Y"},
+        )
+    ],
     "GET /api/accounts/{account_id}/assignments": [
         Case("GET", lambda w: f"/api/accounts/{acc(w)}/assignments", SEES_ASSIGNED),
         Case("GET", lambda w: f"/api/accounts/{other(w)}/assignments", REGISTRY_WIDE),
     ],
     "POST /api/accounts/{account_id}/assignments": [
-        Case("POST", lambda w: f"/api/accounts/{other(w)}/assignments", ADMIN,
-             data=lambda w: {"person_id": w.people[Role.APPROVER].pk, "capability": "approve"})],
+        Case(
+            "POST",
+            lambda w: f"/api/accounts/{other(w)}/assignments",
+            ADMIN,
+            data=lambda w: {"person_id": w.people[Role.APPROVER].pk, "capability": "approve"},
+        )
+    ],
     "DELETE /api/accounts/{account_id}/assignments/{assignment_id}": [
-        Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/assignments/"
-             f"{w.corporate.assignments.first().pk}", ADMIN)],
+        Case(
+            "DELETE",
+            lambda w: f"/api/accounts/{acc(w)}/assignments/{w.corporate.assignments.first().pk}",
+            ADMIN,
+        )
+    ],
     "GET /api/accounts/{account_id}/credentials": [
-        Case("GET", lambda w: f"/api/accounts/{acc(w)}/credentials", ADMIN)],
+        Case("GET", lambda w: f"/api/accounts/{acc(w)}/credentials", ADMIN)
+    ],
     "POST /api/accounts/{account_id}/credentials": [
-        Case("POST", lambda w: f"/api/accounts/{acc(w)}/credentials", ADMIN,
-             data=lambda w: {"kind": "api_key", "secret": "x"})],
+        Case(
+            "POST",
+            lambda w: f"/api/accounts/{acc(w)}/credentials",
+            ADMIN,
+            data=lambda w: {"kind": "api_key", "secret": "x"},
+        )
+    ],
     "DELETE /api/accounts/{account_id}/credentials/{credential_id}": [
-        Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/credentials/{w.credential.pk}",
-             ADMIN)],
+        Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/credentials/{w.credential.pk}", ADMIN)
+    ],
     "GET /api/audit/events": [Case("GET", lambda w: "/api/audit/events", AUDIT_READERS)],
     "GET /api/audit/export": [Case("GET", lambda w: "/api/audit/export", AUDIT_EXPORTERS)],
 }
@@ -205,8 +317,11 @@ def _walk(patterns: list[Any], prefix: str = "", ns: str = "") -> list[tuple[str
 
 
 def test_every_page_has_an_entry() -> None:
-    routes = [(route, name) for route, name in _walk(get_resolver().url_patterns)
-              if not route.startswith(PAGE_PREFIXES_ELSEWHERE) and "static" not in route]
+    routes = [
+        (route, name)
+        for route, name in _walk(get_resolver().url_patterns)
+        if not route.startswith(PAGE_PREFIXES_ELSEWHERE) and "static" not in route
+    ]
     missing = sorted({name or route for route, name in routes} - set(PAGES))
     assert not missing, f"pages without a permission-matrix entry: {missing}"
 
@@ -221,7 +336,7 @@ def test_every_api_operation_has_an_entry() -> None:
 def _cases(table: dict[str, list[Case]]) -> list[Any]:
     params = []
     for key, cases in table.items():
-        for i, case in enumerate(cases):
+        for i in range(len(cases)):
             for who in [*Role, ANONYMOUS]:
                 label = f"{key}#{i}-{who if isinstance(who, str) else who.value}"
                 params.append(pytest.param(key, i, who, id=re.sub(r"\s+", "_", label)))
@@ -230,14 +345,17 @@ def _cases(table: dict[str, list[Case]]) -> list[Any]:
 
 @pytest.fixture
 def matrix_world(world):  # type: ignore[no-untyped-def]
-    from vetline.accounts.models import Credential, CredentialKind
-    from vetline.accounts.vault import Vault
     from django.conf import settings
 
+    from vetline.accounts.models import Credential, CredentialKind
+    from vetline.accounts.vault import Vault
+
     world.credential = Credential.objects.create(
-        account=world.corporate, kind=CredentialKind.ACCESS_TOKEN,
+        account=world.corporate,
+        kind=CredentialKind.ACCESS_TOKEN,
         ciphertext=Vault(settings.VETLINE_VAULT_KEYS).encrypt("s"),
-        set_by=world.people[Role.ADMINISTRATOR])
+        set_by=world.people[Role.ADMINISTRATOR],
+    )
     return world
 
 
@@ -247,8 +365,9 @@ def _own_token(person: Any) -> int:
     from vetline.identity.models import TokenScope
 
     with use_context(RequestContext()):
-        return create_api_token(actor=person, name="own", scope=TokenScope.WRITE,
-                                expires_in_days=1).token.pk
+        return create_api_token(
+            actor=person, name="own", scope=TokenScope.WRITE, expires_in_days=1
+        ).token.pk
 
 
 @pytest.mark.django_db
@@ -296,8 +415,9 @@ def test_api_access(matrix_world, client: Client, key: str, index: int, who: Any
         person = w.people[who]
         w.own_token_id = _own_token(person)
         with use_context(RequestContext()):
-            secret = create_api_token(actor=person, name="m", scope=TokenScope.WRITE,
-                                      expires_in_days=1).secret
+            secret = create_api_token(
+                actor=person, name="m", scope=TokenScope.WRITE, expires_in_days=1
+            ).secret
         headers["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
     else:
         w.own_token_id = 0
@@ -310,7 +430,8 @@ def test_api_access(matrix_world, client: Client, key: str, index: int, who: Any
     if who == ANONYMOUS:
         assert status == 401, status
     elif who in case.allowed:
-        assert 200 <= status < 300, f"{who} should reach {case.method} {url}: {status} " \
-                                    f"{response.content[:200]!r}"
+        assert 200 <= status < 300, (
+            f"{who} should reach {case.method} {url}: {status} {response.content[:200]!r}"
+        )
     else:
         assert status in (403, 404), f"{who} must not reach {case.method} {url}, got {status}"

@@ -27,14 +27,21 @@ def test_demo_covers_every_role_and_loads_idempotently() -> None:
     held = {r for p in Person.objects.all() for r in p.roles}
     assert held == set(Role)
     networks = set(SocialAccount.objects.values_list("network", flat=True))
-    assert networks == {"x", "linkedin", "facebook", "instagram", "mastodon", "bluesky",
-                        "internal"}
-    counts = (Person.objects.count(), SocialAccount.objects.count(), Assignment.objects.count(),
-              AuditEvent.objects.count())
+    assert networks == {"x", "linkedin", "facebook", "instagram", "mastodon", "bluesky", "internal"}
+    counts = (
+        Person.objects.count(),
+        SocialAccount.objects.count(),
+        Assignment.objects.count(),
+        AuditEvent.objects.count(),
+    )
     again = load_demo()
     assert again == {"people": 0, "accounts": 0, "assignments": 0}
-    assert counts == (Person.objects.count(), SocialAccount.objects.count(),
-                      Assignment.objects.count(), AuditEvent.objects.count())
+    assert counts == (
+        Person.objects.count(),
+        SocialAccount.objects.count(),
+        Assignment.objects.count(),
+        AuditEvent.objects.count(),
+    )
     # Every demo person can sign in with the printed password and TOTP secret.
     from vetline.conftest import totp_now
 
@@ -61,11 +68,23 @@ def test_every_page_renders_for_the_demo_administrator_without_errors() -> None:
     client = Client()
     client.force_login(admin)
     account = SocialAccount.objects.first()
-    pages = ["/", "/accounts/", "/accounts/new/", "/accounts/settings/",
-             f"/accounts/{account.pk}/", f"/accounts/{account.pk}/edit/", "/people/",
-             "/people/new/", f"/people/{admin.pk}/", "/people/me/tokens/", "/audit/",
-             "/audit/?action=accounts", "/accounts/?network=x&kind=corporate&q=harbor",
-             "/people/?role=publisher&status=all", "/api/docs"]
+    pages = [
+        "/",
+        "/accounts/",
+        "/accounts/new/",
+        "/accounts/settings/",
+        f"/accounts/{account.pk}/",
+        f"/accounts/{account.pk}/edit/",
+        "/people/",
+        "/people/new/",
+        f"/people/{admin.pk}/",
+        "/people/me/tokens/",
+        "/audit/",
+        "/audit/?action=accounts",
+        "/accounts/?network=x&kind=corporate&q=harbor",
+        "/people/?role=publisher&status=all",
+        "/api/docs",
+    ]
     for url in pages:
         r = client.get(url)
         assert r.status_code == 200, url
@@ -75,21 +94,25 @@ def test_every_page_renders_for_the_demo_administrator_without_errors() -> None:
 @pytest.mark.django_db
 def test_assignment_form_answers_htmx_with_a_partial(world, login) -> None:  # type: ignore[no-untyped-def]
     client = login(world.people[Role.ADMINISTRATOR])
-    r = client.post(f"/accounts/{world.other.pk}/assignments/",
-                    {"person": world.people[Role.PUBLISHER].pk, "capability": "publish"},
-                    HTTP_HX_REQUEST="true")
+    r = client.post(
+        f"/accounts/{world.other.pk}/assignments/",
+        {"person": world.people[Role.PUBLISHER].pk, "capability": "publish"},
+        HTTP_HX_REQUEST="true",
+    )
     assert r.status_code == 200
     html = r.content.decode()
     assert html.lstrip().startswith('<section class="card" id="assignments"')
     assert "may now publish" in html and "<html" not in html
-    r = client.post(f"/accounts/{world.other.pk}/assignments/",
-                    {"person": world.people[Role.PUBLISHER].pk, "capability": "publish"},
-                    HTTP_HX_REQUEST="true")
+    r = client.post(
+        f"/accounts/{world.other.pk}/assignments/",
+        {"person": world.people[Role.PUBLISHER].pk, "capability": "publish"},
+        HTTP_HX_REQUEST="true",
+    )
     assert "can already publish" in r.content.decode()
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)  # noqa: S603
+    return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
 def test_check_deploy_is_clean_in_production_mode(tmp_path: Path) -> None:
@@ -104,15 +127,19 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path: Path) -> None:
         "VETLINE_DATA_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
     }
-    result = _run([sys.executable, "-m", "vetline.cli", "check", "--deploy", "--fail-level",
-                   "WARNING"], env)
+    result = _run(
+        [sys.executable, "-m", "vetline.cli", "check", "--deploy", "--fail-level", "WARNING"], env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
-    env = {"PATH": os.environ["PATH"], "VETLINE_ENV": "production",
-           "VETLINE_DATA_DIR": str(tmp_path)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "VETLINE_ENV": "production",
+        "VETLINE_DATA_DIR": str(tmp_path),
+    }
     result = _run([sys.executable, "-m", "vetline.cli", "check"], env)
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
 

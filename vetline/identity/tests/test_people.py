@@ -79,13 +79,20 @@ def test_role_grant_and_revoke_are_audited(world, api) -> None:  # type: ignore[
 
 def test_create_person_via_api_and_form(world, api, login) -> None:  # type: ignore[no-untyped-def]
     call = api(world.people[Role.ADMINISTRATOR])
-    r = call("POST", "/api/people", {"email": "New@Example.com", "full_name": "New Person",
-                                     "roles": ["employee"]})
+    r = call(
+        "POST",
+        "/api/people",
+        {"email": "New@Example.com", "full_name": "New Person", "roles": ["employee"]},
+    )
     assert r.status_code == 201 and r.json()["email"] == "new@example.com"
-    assert call("POST", "/api/people", {"email": "new@example.com",
-                                        "full_name": "Dup"}).status_code == 409
-    assert call("POST", "/api/people", {"email": "not-an-email",
-                                        "full_name": "X"}).json()["field"] == "email"
+    assert (
+        call("POST", "/api/people", {"email": "new@example.com", "full_name": "Dup"}).status_code
+        == 409
+    )
+    assert (
+        call("POST", "/api/people", {"email": "not-an-email", "full_name": "X"}).json()["field"]
+        == "email"
+    )
     client = login(world.people[Role.ADMINISTRATOR])
     r = client.post("/people/new/", {"email": "bad", "full_name": ""})
     assert r.status_code == 422 and b"Enter a valid email address" in r.content
@@ -100,8 +107,12 @@ def test_api_tokens_are_hashed_scoped_expiring_and_revocable(world, api_token) -
     auth = {"HTTP_AUTHORIZATION": f"Bearer {read}"}
     assert client.get("/api/me", **auth).status_code == 200
     # A read token cannot write.
-    r = client.post("/api/people", data={"email": "a@b.c", "full_name": "A"},
-                    content_type="application/json", **auth)
+    r = client.post(
+        "/api/people",
+        data={"email": "a@b.c", "full_name": "A"},
+        content_type="application/json",
+        **auth,
+    )
     assert r.status_code == 401
     # Tampered, expired and revoked tokens are refused.
     assert client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {read}x").status_code == 401
@@ -112,8 +123,11 @@ def test_api_tokens_are_hashed_scoped_expiring_and_revocable(world, api_token) -
     tid = client.get("/api/tokens", **wauth).json()[0]["id"]
     assert client.delete(f"/api/tokens/{tid}", **wauth).status_code == 204
     assert client.get("/api/me", **wauth).status_code == 401
-    actions = list(AuditEvent.objects.filter(action__startswith="identity.api_token")
-                   .order_by("id").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="identity.api_token")
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
     assert actions == ["identity.api_token.create"] * 2 + ["identity.api_token.revoke"]
     assert read not in str(list(AuditEvent.objects.values_list("after", flat=True)))
 

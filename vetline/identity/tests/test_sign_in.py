@@ -40,12 +40,23 @@ def test_sign_in_asks_for_totp_and_audits_success(client: Client, make_person) -
 
 @pytest.mark.parametrize(
     ("role", "required"),
-    [(Role.ADMINISTRATOR, True), (Role.COMPLIANCE_OFFICER, True), (Role.APPROVER, True),
-     (Role.PUBLISHER, True), (Role.AUDITOR, True), (Role.SUPERVISOR, False),
-     (Role.EMPLOYEE, False), (Role.EXECUTIVE, False), (Role.COMMUNITY_MONITOR, False)],
+    [
+        (Role.ADMINISTRATOR, True),
+        (Role.COMPLIANCE_OFFICER, True),
+        (Role.APPROVER, True),
+        (Role.PUBLISHER, True),
+        (Role.AUDITOR, True),
+        (Role.SUPERVISOR, False),
+        (Role.EMPLOYEE, False),
+        (Role.EXECUTIVE, False),
+        (Role.COMMUNITY_MONITOR, False),
+    ],
 )
 def test_mfa_is_mandatory_for_roles_that_publish_approve_administer_or_export(
-    client: Client, make_person, role: Role, required: bool  # type: ignore[no-untyped-def]
+    client: Client,
+    make_person,
+    role: Role,
+    required: bool,  # type: ignore[no-untyped-def]
 ) -> None:
     person = make_person(role, enrol=False)
     assert sign_in(client, person.email).status_code == 302
@@ -73,7 +84,8 @@ def test_enrolling_totp_unlocks_the_app_and_is_audited(client: Client, make_pers
 
 @override_settings(VETLINE_LOCKOUT_THRESHOLD=3, VETLINE_LOCKOUT_MINUTES=15)
 def test_repeated_failures_lock_the_person_out_even_with_the_right_password(
-    client: Client, make_person  # type: ignore[no-untyped-def]
+    client: Client,
+    make_person,  # type: ignore[no-untyped-def]
 ) -> None:
     person = make_person(Role.EMPLOYEE)
     start = last_audit_id()
@@ -100,7 +112,10 @@ def test_an_administrator_can_unlock(client: Client, make_person, login) -> None
     login(admin).post(f"/people/{person.pk}/unlock/")
     person.refresh_from_db()
     assert not person.is_locked and person.failed_login_count == 0
-    assert AuditEvent.objects.filter(action="identity.login.unlock", object_id=str(person.pk)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action="identity.login.unlock", object_id=str(person.pk)).count()
+        == 1
+    )
 
 
 def test_failed_sign_in_for_unknown_email_is_audited_without_revealing(client: Client) -> None:

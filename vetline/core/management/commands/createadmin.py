@@ -14,9 +14,11 @@ from vetline.identity.roles import Role
 
 
 class Command(BaseCommand):
-    help = ("Create the first Administrator. The password comes from VETLINE_ADMIN_PASSWORD or "
-            "an interactive prompt. They must enrol in two-factor authentication at first "
-            "sign-in.")
+    help = (
+        "Create the first Administrator. The password comes from VETLINE_ADMIN_PASSWORD or "
+        "an interactive prompt. They must enrol in two-factor authentication at first "
+        "sign-in."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", required=True)
@@ -33,9 +35,15 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
         with use_context(RequestContext(channel="cli")), transaction.atomic():
-            person = Person.objects.create_user(email=email, password=password,
-                                                full_name=options["name"], is_staff=True)
+            person = Person.objects.create_user(
+                email=email, password=password, full_name=options["name"], is_staff=True
+            )
             RoleGrant.objects.create(person=person, role=Role.ADMINISTRATOR.value)
-            record(action="identity.person.bootstrap", actor=None, actor_name="vetline createadmin",
-                   obj=person, after={"email": email, "roles": [Role.ADMINISTRATOR.value]})
+            record(
+                action="identity.person.bootstrap",
+                actor=None,
+                actor_name="vetline createadmin",
+                obj=person,
+                after={"email": email, "roles": [Role.ADMINISTRATOR.value]},
+            )
         self.stdout.write(self.style.SUCCESS(f"Administrator {email} created."))

@@ -8,7 +8,8 @@ from vetline.core.demo import DEMO_PASSWORD, PEOPLE
 
 
 def current_code(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    code: str = format_hotp_value(hotp_value(secret, int(time.time()) // 30))
+    return code
 
 
 class Command(BaseCommand):
@@ -19,7 +20,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{'e-mail':34} {'role':20} {'TOTP secret':26} code now")
         for p in PEOPLE:
             role = ", ".join(r.label for r in p.roles)
-            self.stdout.write(f"{p.email:34} {role:20} {p.totp_secret:26} "
-                              f"{current_code(p.totp_secret)}")
-        self.stdout.write("\nAdd a secret to any authenticator app, or run "
-                          "`vetline demo-logins` again for fresh codes.")
+            self.stdout.write(
+                f"{p.email:34} {role:20} {p.totp_secret:26} {current_code(p.totp_secret)}"
+            )
+        self.stdout.write(
+            "\nAdd a secret to any authenticator app, or run "
+            "`vetline demo-logins` again for fresh codes."
+        )

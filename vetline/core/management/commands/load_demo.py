@@ -14,7 +14,6 @@ class Command(BaseCommand):
             created = load_demo()
         self.stdout.write(
             self.style.SUCCESS(
-                "Demo organisation ready: "
-                + ", ".join(f"{n} new {k}" for k, n in created.items())
+                "Demo organisation ready: " + ", ".join(f"{n} new {k}" for k, n in created.items())
             )
         )

@@ -22,7 +22,9 @@ class Command(BaseCommand):
                 rotated, current = rotate_vault_key()
         except VaultError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(self.style.SUCCESS(
-            f"Re-encrypted {rotated} secret(s) under the primary key; {current} already were. "
-            "Secrets on old keys: 0. The old key can now be removed from VETLINE_VAULT_KEYS."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Re-encrypted {rotated} secret(s) under the primary key; {current} already were. "
+                "Secrets on old keys: 0. The old key can now be removed from VETLINE_VAULT_KEYS."
+            )
+        )

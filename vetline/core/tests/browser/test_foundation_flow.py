@@ -21,15 +21,19 @@ pytestmark = pytest.mark.browser
 
 
 def test_admin_registers_an_account_fills_its_publisher_seats_and_sees_the_audit_trail(
-    server: str, page, make_person  # type: ignore[no-untyped-def]
+    server: str,
+    page,
+    make_person,  # type: ignore[no-untyped-def]
 ) -> None:
     from vetline.accounts.models import Assignment, SocialAccount
     from vetline.audit.models import AuditEvent
 
     admin = make_person(Role.ADMINISTRATOR, "admin@example.com", full_name="Ada Admin")
     owner = make_person(Role.COMPLIANCE_OFFICER, "owner@example.com", full_name="Olive Owner")
-    publishers = [make_person(Role.PUBLISHER, f"pub{i}@example.com", full_name=name)
-                  for i, name in enumerate(("Paul Publisher", "Petra Publisher", "Pia Publisher"))]
+    publishers = [
+        make_person(Role.PUBLISHER, f"pub{i}@example.com", full_name=name)
+        for i, name in enumerate(("Paul Publisher", "Petra Publisher", "Pia Publisher"))
+    ]
 
     # Sign in: e-mail and password (submitted with Enter), then the TOTP step.
     sign_in(page, server, admin.email, PASSWORD, totp_secret_for(admin.email))
@@ -113,12 +117,15 @@ def test_admin_registers_an_account_fills_its_publisher_seats_and_sees_the_audit
 
 
 def test_a_publisher_without_mfa_must_enrol_before_reaching_the_registry(
-    server: str, page, make_person  # type: ignore[no-untyped-def]
+    server: str,
+    page,
+    make_person,  # type: ignore[no-untyped-def]
 ) -> None:
     from vetline.audit.models import AuditEvent
 
-    person = make_person(Role.PUBLISHER, "new.publisher@example.com", enrol=False,
-                         full_name="Nina Newcomer")
+    person = make_person(
+        Role.PUBLISHER, "new.publisher@example.com", enrol=False, full_name="Nina Newcomer"
+    )
 
     # No TOTP yet, so the password alone signs in, straight onto the enrolment page.
     sign_in(page, server, person.email, PASSWORD, totp_secret=None)

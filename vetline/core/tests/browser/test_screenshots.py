@@ -33,7 +33,9 @@ def _no_sideways_overflow(page) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_screenshots_of_accounts_account_detail_and_audit_log(
-    server: str, page, tmp_path: Path  # type: ignore[no-untyped-def]
+    server: str,
+    page,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     from vetline.accounts.models import SocialAccount
     from vetline.core.demo import DEMO_PASSWORD, PEOPLE, load_demo
@@ -47,8 +49,11 @@ def test_screenshots_of_accounts_account_detail_and_audit_log(
     sign_in(page, server, admin.email, DEMO_PASSWORD, admin.totp_secret)
     shots = [
         ("/accounts/", "accounts.png", page.get_by_role("heading", name="Social accounts")),
-        (f"/accounts/{account.pk}/", "account-detail.png",
-         page.get_by_role("heading", name="People assigned")),
+        (
+            f"/accounts/{account.pk}/",
+            "account-detail.png",
+            page.get_by_role("heading", name="People assigned"),
+        ),
         ("/audit/", "audit.png", page.get_by_role("heading", name="Audit log")),
     ]
     for path, filename, landmark in shots:
