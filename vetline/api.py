@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer, SessionAuth
 
-from vetline.core.errors import DomainError
+from vetline.core.errors import DomainError, Forbidden
 from vetline.identity.actions import authenticate_token, has_totp
 from vetline.identity.models import Person
 
@@ -29,7 +30,7 @@ class TokenAuth(HttpBearer):
         if row is None:
             return None
         if row.scope == "read" and request.method not in SAFE_METHODS:
-            return None
+            raise Forbidden("This API token is read-only.", code="token_read_only")
         person = row.person
         if person.mfa_required and not has_totp(person):
             return None
@@ -67,6 +68,30 @@ def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     if exc.field:
         body["field"] = exc.field
     return api.create_response(request, body, status=exc.status)
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid_input(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or None, "message": e.get("msg")}
+        for e in exc.errors
+    ]
+    body: dict[str, Any] = {
+        "detail": "; ".join(
+            f"{e['field']}: {e['message']}" if e["field"] else str(e["message"]) for e in errors
+        )
+        or "Invalid input.",
+        "code": "validation_failed",
+        "errors": errors,
+    }
+    if errors and errors[0]["field"]:
+        body["field"] = errors[0]["field"]
+    return api.create_response(request, body, status=422)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"detail": "Not found.", "code": "not_found"}, status=404)
 
 
 def _register_routers() -> None:

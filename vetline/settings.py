@@ -42,7 +42,11 @@ def _local_secret(filename: str, factory: object) -> str:
 
 
 if PRODUCTION:
-    SECRET_KEY = os.environ["SECRET_KEY"]
+    from django.core.exceptions import ImproperlyConfigured
+
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    if not SECRET_KEY:
+        raise ImproperlyConfigured("SECRET_KEY must be set in production (docs/operations.md).")
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret(
         "secret.key", lambda: secrets.token_urlsafe(64)
@@ -51,8 +55,10 @@ else:
 DEBUG = _env_bool("DEBUG", False)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
-# Behind a reverse proxy, take the client address for the audit trail from X-Forwarded-For.
-VETLINE_TRUST_X_FORWARDED_FOR = _env_bool("VETLINE_TRUST_X_FORWARDED_FOR", False)
+# Behind N reverse proxies, the client address (for the audit trail and the sign-in rate limit)
+# is the N-th entry from the right of X-Forwarded-For: entries further left are client-supplied.
+VETLINE_TRUSTED_PROXY_COUNT = int(os.environ.get("VETLINE_TRUSTED_PROXY_COUNT", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = VETLINE_TRUSTED_PROXY_COUNT
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
+    "ninja",
     "huey.contrib.djhuey",
     "allauth",
     "allauth.account",
@@ -78,6 +85,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "vetline.core.middleware.RequestContextMiddleware",
+    "vetline.core.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -266,6 +274,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))

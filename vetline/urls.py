@@ -7,6 +7,9 @@ from vetline.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    # Identities are provisioned by administrators: people cannot change their e-mail address
+    # themselves, so allauth's e-mail management is not exposed.
+    path("auth/email/", core_views.not_available, name="account_email"),
     path("auth/", include("allauth.urls")),
     path("accounts/", include("vetline.accounts.urls")),
     path("people/", include("vetline.identity.urls")),

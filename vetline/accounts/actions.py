@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from vetline.accounts.models import (
@@ -45,6 +46,17 @@ def _snapshot(account: SocialAccount) -> dict[str, Any]:
     }
 
 
+def _check_owner(owner: Person, kind: AccountKind | str) -> None:
+    if not owner.is_active:
+        raise ValidationFailed(f"{owner} has been offboarded.", field="owner")
+    if kind == AccountKind.EMPLOYEE and not owner.can(Perm.OWN_ACCOUNTS):
+        raise ValidationFailed(
+            f"{owner} cannot own a personal-for-business account: give them the Employee "
+            "role first.",
+            field="owner",
+        )
+
+
 def _check_cap(cap: int | None) -> None:
     if cap is not None and not 1 <= cap <= 1000:
         raise ValidationFailed(
@@ -69,8 +81,7 @@ def register_account(
         raise ValidationFailed("Enter the account's handle.", field="handle")
     if len(handle) > 200:
         raise ValidationFailed("The handle is too long (200 characters at most).", field="handle")
-    if not owner.is_active:
-        raise ValidationFailed("The owner has been offboarded.", field="owner")
+    _check_owner(owner, kind)
     _check_cap(publisher_cap)
     with transaction.atomic():
         if SocialAccount.objects.filter(network=network, handle__iexact=handle).exists():
@@ -103,16 +114,19 @@ def update_account(
     require(actor, Perm.ACCOUNTS_MANAGE)
     _check_cap(publisher_cap)
     with transaction.atomic():
+        org = _locked_org()
         account = SocialAccount.objects.select_for_update().get(pk=account.pk)
         before = _snapshot(account)
-        if publisher_cap is not None:
-            current = account.assignments.filter(capability=Capability.PUBLISH.value).count()
-            if current > publisher_cap:
-                raise ValidationFailed(
-                    f"{current} publishers are assigned; remove {current - publisher_cap} "
-                    f"before lowering the cap to {publisher_cap}.",
-                    field="publisher_cap",
-                )
+        effective = org.default_publisher_cap if publisher_cap is None else publisher_cap
+        current = _publisher_count(account)
+        if account.is_corporate and current > effective:
+            raise ValidationFailed(
+                f"{current} publishers are assigned; remove {current - effective} "
+                f"before lowering the cap to {effective}.",
+                field="publisher_cap",
+            )
+        if owner.pk != account.owner_id:
+            _check_owner(owner, account.kind)
         account.display_name = display_name.strip()[:200]
         account.business_unit = business_unit.strip()[:120]
         account.owner = owner
@@ -143,12 +157,13 @@ def assign_person(
             field="person",
         )
     with transaction.atomic():
+        org = _locked_org()
         account = SocialAccount.objects.select_for_update().get(pk=account.pk)
         if not account.is_active:
             raise ValidationFailed("This account is deactivated.")
         if capability is Capability.PUBLISH and account.is_corporate:
-            cap = account.effective_publisher_cap()
-            current = account.assignments.filter(capability=Capability.PUBLISH.value).count()
+            cap = account.effective_publisher_cap(org)
+            current = _publisher_count(account)
             if current >= cap:
                 raise ValidationFailed(
                     f"{account} already has {current} authorized publishers, the cap of {cap}. "
@@ -194,12 +209,38 @@ def remove_assignment(*, actor: Person, assignment: Assignment) -> None:
         )
 
 
+def _locked_org() -> OrgSettings:
+    """The organisation row, locked. Taken before any account row, in every action that
+    depends on the default cap, so the order of locks is always the same."""
+    org = OrgSettings.load()
+    return OrgSettings.objects.select_for_update().get(pk=org.pk)
+
+
+def _publisher_count(account: SocialAccount) -> int:
+    return account.assignments.filter(capability=Capability.PUBLISH.value).count()
+
+
 def set_org_publisher_cap(*, actor: Person, cap: int) -> OrgSettings:
+    """Change the default cap. Refused if corporate accounts that use the default already have
+    more publishers than the new cap: the cap would be broken the moment it is set."""
     require(actor, Perm.ORG_MANAGE)
     _check_cap(cap)
     with transaction.atomic():
-        org = OrgSettings.load()
-        org = OrgSettings.objects.select_for_update().get(pk=org.pk)
+        org = _locked_org()
+        over = [
+            f"{a} ({a.n})"
+            for a in SocialAccount.objects.filter(
+                kind=AccountKind.CORPORATE, publisher_cap__isnull=True
+            )
+            .annotate(n=Count("assignments", filter=Q(assignments__capability="publish")))
+            .filter(n__gt=cap)
+        ]
+        if over:
+            raise ValidationFailed(
+                f"These accounts use the default and already have more than {cap} publishers: "
+                f"{', '.join(over)}. Remove publishers or give them their own cap first.",
+                field="default_publisher_cap",
+            )
         before = {"default_publisher_cap": org.default_publisher_cap}
         org.default_publisher_cap = cap
         org.updated_at = timezone.now()

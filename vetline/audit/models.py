@@ -26,7 +26,7 @@ class AuditEvent(models.Model):
     """One thing that happened in Vetline: who did what to which object, when and from where.
 
     Append-only at three levels: this model refuses updates and deletes, the admin, UI and API
-    offer none, and database triggers (migration 0002) reject UPDATE and DELETE statements.
+    offer none, and database triggers (migration 0003) reject UPDATE and DELETE statements.
     """
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

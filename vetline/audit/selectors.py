@@ -108,7 +108,7 @@ def export_json(events: Iterable[AuditEvent]) -> Iterator[str]:
     for e in events:
         item = {
             "id": e.pk,
-            "occurred_at": e.occurred_at,
+            "occurred_at": e.occurred_at.isoformat(),
             "action": e.action,
             "actor_id": e.actor_id,
             "actor_name": e.actor_name,

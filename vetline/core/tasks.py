@@ -12,6 +12,7 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from vetline.core.context import RequestContext, use_context
 from vetline.core.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def record_system_note(note: str) -> int:
 
     from vetline.audit.actions import record
 
-    with transaction.atomic():
+    with use_context(RequestContext(channel="job")), transaction.atomic():
         event = record(
             action="core.job.note", actor=None, actor_name="worker", after={"note": note[:500]}
         )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -9,6 +11,8 @@ from django.utils import timezone
 from vetline.accounts.models import AccountKind, Assignment, OrgSettings
 from vetline.accounts.selectors import visible_accounts
 from vetline.audit.models import AuditEvent
+from vetline.core.errors import NotFound
+from vetline.core.models import WorkerHeartbeat
 from vetline.identity.models import Person
 from vetline.identity.roles import Perm
 
@@ -38,5 +42,16 @@ def home(request: HttpRequest) -> HttpResponse:
         },
         "my_accounts": Assignment.objects.filter(person=user).select_related("account")[:20],
         "recent_events": AuditEvent.objects.all()[:10] if user.can(Perm.AUDIT_VIEW) else None,
+        "worker": WorkerHeartbeat.objects.order_by("-last_seen_at").first()
+        if user.can(Perm.ORG_MANAGE)
+        else None,
+        "show_worker": user.can(Perm.ORG_MANAGE),
+        "worker_ok": WorkerHeartbeat.objects.filter(
+            last_seen_at__gte=timezone.now() - timedelta(minutes=3)
+        ).exists(),
     }
     return render(request, "core/home.html", context)
+
+
+def not_available(request: HttpRequest) -> HttpResponse:
+    raise NotFound("This page is not available: ask an administrator to change your e-mail.")

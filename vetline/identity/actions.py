@@ -296,7 +296,8 @@ def unlock_person(*, actor: Person, person: Person) -> None:
 
 
 def record_mfa_change(*, person: Person, action: str, detail: dict[str, Any]) -> None:
-    """Called from the MFA model signals, inside the transaction that changed the device."""
+    """Record a sign-in credential change (MFA device, password) made through allauth's own
+    views. MFA device changes are recorded inside the transaction that made them."""
     with transaction.atomic():
         record(action=action, actor=person, obj=person, after=detail)
 

@@ -67,7 +67,7 @@ class OffboardOut(Schema):
 class TokenIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     scope: TokenScope = TokenScope.READ
-    expires_in_days: int = Field(90, ge=1, le=3650)
+    expires_in_days: int = Field(90, ge=1, le=365)
 
 
 class TokenOut(Schema):
@@ -135,6 +135,21 @@ def revoke_role(request: HttpRequest, person_id: int, role: Role) -> Status[None
 def offboard(request: HttpRequest, person_id: int, payload: OffboardIn) -> object:
     person = _person(request, person_id)
     return actions.offboard_person(actor=api_actor(request), person=person, reason=payload.reason)
+
+
+@router.post("/people/{person_id}/unlock", response=PersonOut)
+def unlock(request: HttpRequest, person_id: int) -> Person:
+    person = _person(request, person_id)
+    actions.unlock_person(actor=api_actor(request), person=person)
+    return person
+
+
+@router.post("/people/{person_id}/signout", response={204: None})
+def sign_out_everywhere(request: HttpRequest, person_id: int) -> Status[None]:
+    """End every web session of the person (their API tokens are revoked separately)."""
+    person = _person(request, person_id)
+    actions.sign_out_everywhere(actor=api_actor(request), person=person)
+    return Status(204, None)
 
 
 @router.get("/tokens", response=list[TokenOut], tags=["tokens"])

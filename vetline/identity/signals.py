@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from allauth.account import signals as account_signals
 from allauth.mfa import signals as mfa_signals
 from allauth.mfa.models import Authenticator
 from django.contrib.auth.signals import user_logged_in, user_logged_out
@@ -63,3 +64,12 @@ def _on_mfa_reset(
     record_mfa_change(
         person=user, action="identity.mfa.reset", detail={"type": str(authenticator.type)}
     )
+
+
+@receiver(account_signals.password_changed)
+@receiver(account_signals.password_set)
+@receiver(account_signals.password_reset)
+def _on_password(sender: Any, request: HttpRequest, user: Person, **kwargs: Any) -> None:
+    # The password itself never reaches the audit trail; only that it changed, and how.
+    how = "reset" if kwargs.get("signal") is account_signals.password_reset else "change"
+    record_mfa_change(person=user, action=f"identity.password.{how}", detail={})

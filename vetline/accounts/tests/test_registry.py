@@ -235,3 +235,29 @@ def test_revoking_a_role_removes_assignments_that_needed_it(world, api) -> None:
     assert not Assignment.objects.filter(person=pub).exists()
     ev = AuditEvent.objects.get(action="identity.role.revoke")
     assert {a["capability"] for a in ev.before["assignments"]} == {"publish", "reply"}
+
+
+def test_lowering_the_default_below_an_account_using_it_is_refused(world, make_person, api) -> None:  # type: ignore[no-untyped-def]
+    call = api(world.people[Role.ADMINISTRATOR])
+    for p in make_publishers(make_person, 3):
+        call(
+            "POST",
+            f"/api/accounts/{world.other.pk}/assignments",
+            {"person_id": p.pk, "capability": "publish"},
+        )
+    r = call("PUT", "/api/accounts/settings", {"default_publisher_cap": 2})
+    assert r.status_code == 422 and "acme-corp (3)" in r.json()["detail"]
+    assert OrgSettings.load().default_publisher_cap == 10
+    call("PATCH", f"/api/accounts/{world.other.pk}", {"publisher_cap": 5})
+    assert call("PUT", "/api/accounts/settings", {"default_publisher_cap": 2}).status_code == 200
+    r = call("PATCH", f"/api/accounts/{world.other.pk}", {"use_default_cap": True})
+    assert r.status_code == 422 and "lowering the cap to 2" in r.json()["detail"]
+
+
+def test_personal_accounts_need_an_owner_who_may_own_them(world, api) -> None:  # type: ignore[no-untyped-def]
+    call = api(world.people[Role.ADMINISTRATOR])
+    body = {"network": "x", "handle": "@someone", "kind": "employee"}
+    r = call("POST", "/api/accounts", {**body, "owner_id": world.people[Role.AUDITOR].pk})
+    assert r.status_code == 422 and "Employee role" in r.json()["detail"]
+    r = call("POST", "/api/accounts", {**body, "owner_id": world.people[Role.EMPLOYEE].pk})
+    assert r.status_code == 201

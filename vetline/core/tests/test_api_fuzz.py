@@ -19,6 +19,20 @@ SCHEMA = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
 OPERATIONS = [r.ok() for r in SCHEMA.get_all_operations()]
 
 
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection_open():  # type: ignore[no-untyped-def]
+    """The WSGI app is called directly (not through Django's test client), so, like the test
+    client does, stop request signals from closing the test transaction's connection."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 def test_schema_covers_the_api() -> None:
     assert len(OPERATIONS) >= 20
 

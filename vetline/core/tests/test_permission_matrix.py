@@ -225,6 +225,12 @@ API: dict[str, list[Case]] = {
             data=lambda w: {"reason": "left"},
         )
     ],
+    "POST /api/people/{person_id}/unlock": [
+        Case("POST", lambda w: f"/api/people/{emp(w)}/unlock", ADMIN)
+    ],
+    "POST /api/people/{person_id}/signout": [
+        Case("POST", lambda w: f"/api/people/{emp(w)}/signout", ADMIN)
+    ],
     "GET /api/tokens": [Case("GET", lambda w: "/api/tokens", ALL)],
     "POST /api/tokens": [
         Case("POST", lambda w: "/api/tokens", ALL, data=lambda w: {"name": "t", "scope": "read"})

@@ -148,3 +148,29 @@ def test_cli_lists_its_commands() -> None:
     result = _run([sys.executable, "-m", "vetline.cli", "--help"], dict(os.environ))
     for command in ("serve", "worker", "demo", "migrate", "createadmin", "vault"):
         assert command in result.stdout
+
+
+@pytest.mark.django_db
+def test_api_docs_work_air_gapped(world, login) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    client = login(world.people[Role.AUDITOR])
+    html = client.get("/api/docs").content.decode()
+    external = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
+    assert external == [], external
+    assert "swagger" in html.lower()
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_refused_with_a_clear_400(world, api, login) -> None:  # type: ignore[no-untyped-def]
+    call = api(world.people[Role.AUDITOR])
+    r = call("GET", "/api/audit/events?person=a%00b")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_character"
+    r = api(world.people[Role.ADMINISTRATOR])(
+        "POST", "/api/people", {"email": "x@example.com", "full_name": "Bad\u0000Name"}
+    )
+    assert r.status_code == 400
+    client = login(world.people[Role.ADMINISTRATOR])
+    # Multipart forms reach Django's form validation, which names the field.
+    r = client.post("/people/new/", {"email": "y@example.com", "full_name": "Bad\x00"})
+    assert r.status_code == 422 and b"Null characters are not allowed" in r.content

@@ -113,7 +113,7 @@ def test_api_tokens_are_hashed_scoped_expiring_and_revocable(world, api_token) -
         content_type="application/json",
         **auth,
     )
-    assert r.status_code == 401
+    assert r.status_code == 403 and r.json()["code"] == "token_read_only"
     # Tampered, expired and revoked tokens are refused.
     assert client.get("/api/me", HTTP_AUTHORIZATION=f"Bearer {read}x").status_code == 401
     ApiToken.objects.filter(pk=row.pk).update(expires_at=timezone.now() - timedelta(seconds=1))

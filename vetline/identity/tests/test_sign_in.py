@@ -155,3 +155,43 @@ def test_sign_out_everywhere_ends_other_sessions_but_keeps_this_one(make_person)
 def test_self_sign_up_is_closed(client: Client) -> None:
     r = client.get("/auth/signup/")
     assert b"Sign Up Closed" in r.content or r.status_code in (403, 404)
+
+
+def test_recovery_code_signs_in_once(client: Client, make_person) -> None:  # type: ignore[no-untyped-def]
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    person = make_person(Role.COMPLIANCE_OFFICER)
+    codes = RecoveryCodes.activate(person).get_unused_codes()
+    sign_in(client, person.email)
+    r = client.post("/auth/2fa/authenticate/", {"code": codes[0]})
+    assert r.status_code == 302 and client.get("/audit/").status_code == 200
+    client.post("/auth/logout/")
+    sign_in(client, person.email)
+    again = client.post("/auth/2fa/authenticate/", {"code": codes[0]})
+    assert again.status_code == 200  # a used recovery code does not work twice
+
+
+def test_password_change_is_audited_without_the_password(
+    client: Client,
+    make_person,
+    django_capture_on_commit_callbacks,  # type: ignore[no-untyped-def]
+) -> None:
+    person = make_person(Role.EMPLOYEE, enrol=False)
+    sign_in(client, person.email)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = client.post(
+            "/auth/password/change/",
+            {
+                "oldpassword": PASSWORD,
+                "password1": "a-brand-new-passphrase-42",
+                "password2": "a-brand-new-passphrase-42",
+            },
+        )
+    assert r.status_code == 302
+    event = AuditEvent.objects.get(action="identity.password.change")
+    assert event.actor_id == person.pk and "passphrase" not in str(event.after)
+
+
+def test_email_self_service_is_not_exposed(client: Client, make_person) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(make_person(Role.EMPLOYEE))
+    assert client.get("/auth/email/").status_code == 404
