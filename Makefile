@@ -45,7 +45,11 @@ format: setup
 	$(BIN)/ruff format vetline bench
 	$(BIN)/ruff check --fix vetline bench
 
-bench: setup
+$(VENV)/.bench-installed: $(STAMP) requirements-bench.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-bench.lock
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.run_all
 
 clean:

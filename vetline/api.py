@@ -98,10 +98,12 @@ def _register_routers() -> None:
     from vetline.accounts.api import router as accounts_router
     from vetline.audit.api import router as audit_router
     from vetline.identity.api import router as identity_router
+    from vetline.policy.api import router as policy_router
 
     api.add_router("/", identity_router)
     api.add_router("/accounts", accounts_router)
     api.add_router("/audit", audit_router)
+    api.add_router("/", policy_router)
 
 
 _register_routers()

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "vetline.identity",
     "vetline.audit",
     "vetline.accounts",
+    "vetline.policy",
 ]
 
 MIDDLEWARE = [

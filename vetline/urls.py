@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("vetline.accounts.urls")),
     path("people/", include("vetline.identity.urls")),
     path("audit/", include("vetline.audit.urls")),
+    path("policies/", include("vetline.policy.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -25,6 +25,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Dashboard", "home", None),
     NavItem("Accounts", "accounts:list", None),
     NavItem("People", "identity:people", Perm.PEOPLE_VIEW),
+    NavItem("Policies", "policy:list", Perm.POLICY_VIEW),
     NavItem("Audit log", "audit:list", Perm.AUDIT_VIEW),
     NavItem("Settings", "accounts:org_settings", Perm.ORG_MANAGE),
 )

@@ -270,7 +270,7 @@ def _ensure_totp(person: Person, secret: str) -> None:
 
 def load_demo() -> dict[str, int]:
     """Create (or complete) the demo organisation. Returns what was newly created."""
-    created = {"people": 0, "accounts": 0, "assignments": 0}
+    created = {"people": 0, "accounts": 0, "assignments": 0, "policies": 0}
     admin_spec = PEOPLE[0]
     with transaction.atomic():
         org = OrgSettings.load()
@@ -341,4 +341,11 @@ def load_demo() -> dict[str, int]:
                     actor=admin, account=account, person=people[email], capability=capability
                 )
                 created["assignments"] += 1
+    from vetline.policy.actions import install_pack
+    from vetline.policy.models import Policy
+
+    before = Policy.objects.count()
+    install_pack(actor=admin, pack="general_brand_safety")
+    install_pack(actor=admin, pack="financial_services", default=True)
+    created["policies"] = Policy.objects.count() - before
     return created

@@ -56,6 +56,7 @@ class Perm(StrEnum):
     ARCHIVE_VIEW = "archive.view"
     ARCHIVE_EXPORT = "archive.export"
     LEGAL_HOLD = "legal.hold"
+    POLICY_VIEW = "policy.view"  # read policies, their versions and diffs
     POLICY_MANAGE = "policy.manage"
     # Supervision, community, reporting
     SUPERVISE = "supervision.review"
@@ -84,13 +85,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.ARCHIVE_VIEW,
             Perm.ARCHIVE_EXPORT,
             Perm.LEGAL_HOLD,
+            Perm.POLICY_VIEW,
             Perm.POLICY_MANAGE,
             Perm.SUPERVISE,
             Perm.REPORTS_VIEW,
         }
     ),
-    Role.SUPERVISOR: frozenset({Perm.ACCOUNTS_VIEW_ALL, Perm.ARCHIVE_VIEW, Perm.SUPERVISE}),
-    Role.APPROVER: frozenset({Perm.APPROVE}),
+    Role.SUPERVISOR: frozenset(
+        {Perm.ACCOUNTS_VIEW_ALL, Perm.ARCHIVE_VIEW, Perm.SUPERVISE, Perm.POLICY_VIEW}
+    ),
+    Role.APPROVER: frozenset({Perm.APPROVE, Perm.POLICY_VIEW}),
     Role.PUBLISHER: frozenset({Perm.PUBLISH, Perm.REPLY}),
     Role.COMMUNITY_MONITOR: frozenset({Perm.MODERATE}),
     Role.EMPLOYEE: frozenset({Perm.OWN_ACCOUNTS}),
@@ -102,6 +106,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.AUDIT_EXPORT,
             Perm.ARCHIVE_VIEW,
             Perm.ARCHIVE_EXPORT,
+            Perm.POLICY_VIEW,
         }
     ),
     Role.EXECUTIVE: frozenset({Perm.ACCOUNTS_VIEW_ALL, Perm.PEOPLE_VIEW, Perm.REPORTS_VIEW}),

@@ -24,6 +24,12 @@ PEOPLE_READERS = frozenset(
 )
 AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR})
 AUDIT_EXPORTERS = frozenset({Role.COMPLIANCE_OFFICER, Role.AUDITOR})
+POLICY_READERS = frozenset({Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.APPROVER})
+POLICY_MANAGERS = frozenset({Role.COMPLIANCE_OFFICER})
+SMALL_POLICY = (
+    "name: matrix\nrules:\n  - id: r\n    kind: lexicon\n    severity: warn\n"
+    "    explanation: e\n    terms: [x]\n"
+)
 REGISTRY_WIDE = frozenset(
     {Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.EXECUTIVE}
 )
@@ -186,6 +192,66 @@ PAGES: dict[str, list[Case]] = {
     ],
     "identity:signout_everywhere": [Case("POST", lambda w: "/people/me/signout-everywhere/", ALL)],
     "audit:list": [Case("GET", lambda w: "/audit/", AUDIT_READERS)],
+    "policy:list": [Case("GET", lambda w: "/policies/", POLICY_READERS)],
+    "policy:import": [
+        Case("GET", lambda w: "/policies/new/", POLICY_MANAGERS),
+        Case(
+            "POST",
+            lambda w: "/policies/new/",
+            POLICY_MANAGERS,
+            data=lambda w: {"spec_yaml": SMALL_POLICY},
+        ),
+    ],
+    "policy:detail": [Case("GET", lambda w: "/policies/small/", POLICY_READERS)],
+    "policy:edit": [
+        Case("GET", lambda w: "/policies/small/edit/", POLICY_MANAGERS),
+        Case(
+            "POST",
+            lambda w: "/policies/small/edit/",
+            POLICY_MANAGERS,
+            data=lambda w: {
+                "spec_yaml": SMALL_POLICY.replace("matrix", "small"),
+                "note": "n",
+                "based_on": 1,
+            },
+        ),
+    ],
+    "policy:test": [
+        Case("GET", lambda w: "/policies/small/test/", POLICY_READERS),
+        Case(
+            "POST",
+            lambda w: "/policies/small/test/",
+            POLICY_READERS,
+            data=lambda w: {"text": "hello x", "scope": "reply"},
+        ),
+    ],
+    "policy:make_default": [Case("POST", lambda w: "/policies/small/default/", POLICY_MANAGERS)],
+    "policy:add_event": [
+        Case(
+            "POST",
+            lambda w: "/policies/small/events/",
+            POLICY_MANAGERS,
+            data=lambda w: {"name": "E", "keywords": "e"},
+        )
+    ],
+    "policy:import_domains": [
+        Case(
+            "POST",
+            lambda w: "/policies/small/bad-domains/",
+            POLICY_MANAGERS,
+            data=lambda w: {"rule": "r"},
+        )
+    ],
+    "policy:rule_draft": [
+        Case(
+            "POST",
+            lambda w: "/policies/small/rules/r/draft/",
+            POLICY_MANAGERS,
+            data=lambda w: {"draft": "1"},
+        )
+    ],
+    "policy:version": [Case("GET", lambda w: "/policies/small/versions/1/", POLICY_READERS)],
+    "policy:export": [Case("GET", lambda w: "/policies/small/versions/1/export/", POLICY_READERS)],
     "audit:export": [Case("GET", lambda w: "/audit/export/?format=csv", AUDIT_EXPORTERS)],
 }
 
@@ -306,6 +372,33 @@ API: dict[str, list[Case]] = {
     "DELETE /api/accounts/{account_id}/credentials/{credential_id}": [
         Case("DELETE", lambda w: f"/api/accounts/{acc(w)}/credentials/{w.credential.pk}", ADMIN)
     ],
+    "POST /api/screen": [
+        Case("POST", lambda w: "/api/screen", ALL, data=lambda w: {"text": "hello"})
+    ],
+    "GET /api/policies": [Case("GET", lambda w: "/api/policies", POLICY_READERS)],
+    "POST /api/policies": [
+        Case(
+            "POST",
+            lambda w: "/api/policies",
+            POLICY_MANAGERS,
+            data=lambda w: {"spec_yaml": SMALL_POLICY},
+        )
+    ],
+    "GET /api/policies/{name}": [Case("GET", lambda w: "/api/policies/small", POLICY_READERS)],
+    "GET /api/policies/{name}/versions": [
+        Case("GET", lambda w: "/api/policies/small/versions", POLICY_READERS)
+    ],
+    "POST /api/policies/{name}/versions": [
+        Case(
+            "POST",
+            lambda w: "/api/policies/small/versions",
+            POLICY_MANAGERS,
+            data=lambda w: {"spec_yaml": SMALL_POLICY.replace("matrix", "small"), "note": "n"},
+        )
+    ],
+    "GET /api/policies/{name}/versions/{number}.yaml": [
+        Case("GET", lambda w: "/api/policies/small/versions/1.yaml", POLICY_READERS)
+    ],
     "GET /api/audit/events": [Case("GET", lambda w: "/api/audit/events", AUDIT_READERS)],
     "GET /api/audit/export": [Case("GET", lambda w: "/api/audit/export", AUDIT_EXPORTERS)],
 }
@@ -355,7 +448,12 @@ def matrix_world(world):  # type: ignore[no-untyped-def]
 
     from vetline.accounts.models import Credential, CredentialKind
     from vetline.accounts.vault import Vault
+    from vetline.policy.actions import create_policy
 
+    create_policy(
+        actor=world.people[Role.COMPLIANCE_OFFICER],
+        spec_yaml=SMALL_POLICY.replace("matrix", "small").replace("[x]", "[y]"),
+    )
     world.credential = Credential.objects.create(
         account=world.corporate,
         kind=CredentialKind.ACCESS_TOKEN,

@@ -35,7 +35,7 @@ def test_demo_covers_every_role_and_loads_idempotently() -> None:
         AuditEvent.objects.count(),
     )
     again = load_demo()
-    assert again == {"people": 0, "accounts": 0, "assignments": 0}
+    assert again == {"people": 0, "accounts": 0, "assignments": 0, "policies": 0}
     assert counts == (
         Person.objects.count(),
         SocialAccount.objects.count(),
