@@ -3,6 +3,7 @@
 vetline serve [--bind HOST:PORT] [--workers N]   web server (gunicorn)
 vetline worker                                    background jobs (Huey consumer)
 vetline demo                                      migrate, load the demo org, run both
+vetline policy evaluate FILE.jsonl | install-packs | import FILE --as EMAIL | export NAME
 vetline migrate | createadmin | vault | demo-logins | check | manage ARGS…
 """
 
@@ -99,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     p_vault = sub.add_parser("vault", help="credentials vault key management")
     p_vault.add_argument("operation", choices=["generate-key", "rotate"])
     sub.add_parser("demo-logins", help="print the demo sign-ins and current TOTP codes")
+    p_policy = sub.add_parser(
+        "policy", help="policies: evaluate FILE.jsonl | install-packs | import FILE | export NAME"
+    )
+    p_policy.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("check", help="run Django's system checks (add --deploy in production)")
     p_manage = sub.add_parser("manage", help="any Django management command")
     p_manage.add_argument("args", nargs=argparse.REMAINDER)
@@ -118,6 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         _manage("vault", args.operation)
     elif args.command == "demo-logins":
         _manage("demo_logins")
+    elif args.command == "policy":
+        _manage("policy", *args.args, *rest)
     elif args.command == "check":
         _manage("check", *rest)
     else:

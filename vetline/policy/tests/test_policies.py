@@ -246,3 +246,43 @@ def test_highlight_segments_cover_overlaps() -> None:
         ("fg", (1,)),
         ("h", ()),
     ]
+
+
+def test_policy_command_installs_imports_exports_and_evaluates(world, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from django.core.management import call_command
+
+    call_command("policy", "install-packs")
+    assert set(Policy.objects.values_list("name", flat=True)) == {
+        "general_brand_safety",
+        "financial_services",
+    }
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    officer = world.people[Role.COMPLIANCE_OFFICER].email
+    call_command("policy", "import", str(spec), "--as", officer)
+    spec.write_text(SMALL.replace("[forbidden phrase]", "[forbidden phrase, hush]"))
+    call_command("policy", "import", str(spec), "--as", officer)
+    assert Policy.objects.get(name="small").current_version().number == 2
+    capsys.readouterr()
+    call_command("policy", "export", "small", "--version", "1")
+    assert capsys.readouterr().out == SMALL
+    examples = tmp_path / "ex.jsonl"
+    examples.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"id": "1", "text": "say hush now", "expected_rules": ["words.banned"]},
+                {"id": "2", "text": "all fine", "expected_verdict": "pass"},
+                {"id": "3", "text": "nothing here", "expected_verdict": "block"},
+            ]
+        )
+        + "\n"
+    )
+    out_json = tmp_path / "figures.json"
+    call_command("policy", "evaluate", str(examples), "--policy", "small", "--json", str(out_json))
+    text = capsys.readouterr().out
+    assert "words.banned" in text and "[3]" in text
+    figures = json.loads(out_json.read_text())
+    assert figures
