@@ -72,10 +72,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "ninja",
     "huey.contrib.djhuey",
+    # vetline.core comes before allauth so that its templates (the layout allauth's pages
+    # extend, the sign-in page) take precedence.
+    "vetline.core",
     "allauth",
     "allauth.account",
     "allauth.mfa",
-    "vetline.core",
     "vetline.identity",
     "vetline.audit",
     "vetline.accounts",
