@@ -96,6 +96,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 def _register_routers() -> None:
     from vetline.accounts.api import router as accounts_router
+    from vetline.archive.api import router as archive_router
     from vetline.audit.api import router as audit_router
     from vetline.identity.api import router as identity_router
     from vetline.policy.api import router as policy_router
@@ -104,6 +105,7 @@ def _register_routers() -> None:
     api.add_router("/accounts", accounts_router)
     api.add_router("/audit", audit_router)
     api.add_router("/", policy_router)
+    api.add_router("/archive", archive_router)
 
 
 _register_routers()

@@ -4,6 +4,7 @@ vetline serve [--bind HOST:PORT] [--workers N]   web server (gunicorn)
 vetline worker                                    background jobs (Huey consumer)
 vetline demo                                      migrate, load the demo org, run both
 vetline policy evaluate FILE.jsonl | install-packs | import FILE --as EMAIL | export NAME
+vetline archive import FILE --account ID | verify | …
 vetline migrate | createadmin | vault | demo-logins | check | manage ARGS…
 """
 
@@ -104,6 +105,10 @@ def main(argv: list[str] | None = None) -> None:
         "policy", help="policies: evaluate FILE.jsonl | install-packs | import FILE | export NAME"
     )
     p_policy.add_argument("args", nargs=argparse.REMAINDER)
+    p_archive = sub.add_parser(
+        "archive", help="archive: import FILE --account ID | verify | sign | …"
+    )
+    p_archive.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("check", help="run Django's system checks (add --deploy in production)")
     p_manage = sub.add_parser("manage", help="any Django management command")
     p_manage.add_argument("args", nargs=argparse.REMAINDER)
@@ -123,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         _manage("vault", args.operation)
     elif args.command == "demo-logins":
         _manage("demo_logins")
+    elif args.command == "archive":
+        _manage("archive", *args.args, *rest)
     elif args.command == "policy":
         _manage("policy", *args.args, *rest)
     elif args.command == "check":

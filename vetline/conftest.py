@@ -179,8 +179,15 @@ def _let_test_flushes_clear_the_audit_table() -> object:
     from django.db.backends.base.operations import BaseDatabaseOperations
 
     mig = importlib.import_module("vetline.audit.migrations.0003_append_only_triggers")
-    drop = {"sqlite": mig.SQLITE_DOWN, "postgresql": mig.POSTGRES_DOWN}
-    create = {"sqlite": mig.SQLITE_UP, "postgresql": mig.POSTGRES_UP}
+    arc = importlib.import_module("vetline.archive.migrations.0002_append_only_triggers")
+    drop = {
+        "sqlite": mig.SQLITE_DOWN + arc.SQLITE_DOWN,
+        "postgresql": mig.POSTGRES_DOWN + arc.POSTGRES_DOWN,
+    }
+    create = {
+        "sqlite": mig.SQLITE_UP + arc.SQLITE_UP,
+        "postgresql": mig.POSTGRES_UP + arc.POSTGRES_UP,
+    }
     patched = []
     from django.db import connections
 
@@ -193,7 +200,7 @@ def _let_test_flushes_clear_the_audit_table() -> object:
 
         def sql_flush(self, style, tables, *, _orig=original, _v=vendor, **kw):  # type: ignore[no-untyped-def]
             statements = _orig(self, style, tables, **kw)
-            if "audit_auditevent" not in tables:
+            if not {"audit_auditevent", *arc.TABLES} & set(tables):
                 return statements
             return [*drop.get(_v, []), *statements, *create.get(_v, [])]
 

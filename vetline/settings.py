@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "vetline.audit",
     "vetline.accounts",
     "vetline.policy",
+    "vetline.archive",
 ]
 
 MIDDLEWARE = [
@@ -295,3 +296,20 @@ LOGGING = {
 
 NINJA_PAGINATION_PER_PAGE = 50
 MFA_ADAPTER = "vetline.identity.mfa_adapter.VetlineMFAAdapter"
+
+# --- Archive integrity log (vetline.archive) -------------------------------------------------
+# The Ed25519 key that signs tree heads: VETLINE_LOG_SIGNING_KEY holds a PEM (PKCS#8) or the raw
+# 32-byte private key in base64. In development it is generated into DATA_DIR/log-signing.key.
+# VETLINE_LOG_TRUSTED_KEYS lists retired public keys (hex) whose old heads must still verify.
+# Key generation and rotation: docs in vetline/archive/integrity/sth.py.
+VETLINE_LOG_SIGNING_KEY = os.environ.get("VETLINE_LOG_SIGNING_KEY", "")
+if not VETLINE_LOG_SIGNING_KEY and not PRODUCTION:
+    import base64 as _b64
+
+    VETLINE_LOG_SIGNING_KEY = _local_secret(
+        "log-signing.key", lambda: _b64.b64encode(secrets.token_bytes(32)).decode()
+    )
+VETLINE_LOG_TRUSTED_KEYS = _env_list("VETLINE_LOG_TRUSTED_KEYS")
+VETLINE_WITNESS_DIR = os.environ.get("VETLINE_WITNESS_DIR", str(DATA_DIR / "witness"))
+VETLINE_BLOB_DIR = os.environ.get("VETLINE_BLOB_DIR", str(DATA_DIR / "blobs"))
+# --- end of archive settings -----------------------------------------------------------------

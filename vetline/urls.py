@@ -15,6 +15,7 @@ urlpatterns = [
     path("people/", include("vetline.identity.urls")),
     path("audit/", include("vetline.audit.urls")),
     path("policies/", include("vetline.policy.urls")),
+    path("archive/", include("vetline.archive.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -26,6 +26,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Accounts", "accounts:list", None),
     NavItem("People", "identity:people", Perm.PEOPLE_VIEW),
     NavItem("Policies", "policy:list", Perm.POLICY_VIEW),
+    NavItem("Archive", "archive:list", Perm.ARCHIVE_VIEW),
     NavItem("Audit log", "audit:list", Perm.AUDIT_VIEW),
     NavItem("Settings", "accounts:org_settings", Perm.ORG_MANAGE),
 )

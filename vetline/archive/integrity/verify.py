@@ -54,7 +54,8 @@ from vetline.archive.integrity.merkle import (
 )
 from vetline.archive.integrity.sth import HeadCheck, Keyring, SignedTreeHead
 
-LogEntry = tuple[int, bytes, bytes]
+# (index, canonical bytes or None when the row holding them is gone, stored leaf hash)
+LogEntry = tuple[int, bytes | None, bytes]
 
 _BATCH = 65536
 
@@ -63,6 +64,8 @@ class FindingKind(StrEnum):
     RECORD_MODIFIED = "record_modified"
     RECORD_MOVED = "record_moved"
     RECORD_MISSING = "record_missing"
+    CONTENT_MISSING = "content_missing"
+    RECORD_UNLOGGED = "record_unlogged"
     OUT_OF_ORDER = "out_of_order"
     DUPLICATE_INDEX = "duplicate_index"
     INVALID_ENTRY = "invalid_entry"
@@ -267,47 +270,56 @@ def verify_log(
                 )
             )
             continue
-        data = bytes(data)
         stored = bytes(stored)
         if index > max_index:
             max_index = index
 
-        # 1. the leaf's content against its stored hash
-        if data.startswith(TOMBSTONE_PREFIX):
-            try:
-                tomb = parse_tombstone(data)
-            except CanonicalError as exc:
-                report.add(Finding(FindingKind.NON_CANONICAL, f"bad tombstone: {exc}", index))
-            else:
-                report.disposed_records += 1
-                tombstones[index] = stored
-                if tomb.leaf_hash != stored or tomb.index != index:
-                    report.add(
-                        Finding(
-                            FindingKind.RECORD_MODIFIED,
-                            "the disposed-record tombstone does not name this index and its "
-                            "stored leaf hash",
-                            index,
-                        )
-                    )
+        if data is None:
+            report.add(
+                Finding(
+                    FindingKind.CONTENT_MISSING,
+                    "the log holds this entry's hash but the row holding its content was deleted",
+                    index,
+                )
+            )
         else:
-            computed = sha256(prefix + data).digest()
-            if computed != stored:
-                mismatches.append((index, computed, stored))
-            if check_canonical:
+            data = bytes(data)
+            # 1. the leaf's content against its stored hash
+            if data.startswith(TOMBSTONE_PREFIX):
                 try:
-                    parsed = parse_leaf(data)
+                    tomb = parse_tombstone(data)
                 except CanonicalError as exc:
-                    report.add(Finding(FindingKind.NON_CANONICAL, str(exc), index))
+                    report.add(Finding(FindingKind.NON_CANONICAL, f"bad tombstone: {exc}", index))
                 else:
-                    if parsed.leaf_type == "disposal":
-                        _note_disposal(parsed.body, documented)
-            elif data.startswith(DISPOSAL_LEAF_PREFIX):
-                try:
-                    body = json.loads(data[len(DISPOSAL_LEAF_PREFIX) :])
-                except ValueError:
-                    body = {}
-                _note_disposal(body if isinstance(body, dict) else {}, documented)
+                    report.disposed_records += 1
+                    tombstones[index] = stored
+                    if tomb.leaf_hash != stored or tomb.index != index:
+                        report.add(
+                            Finding(
+                                FindingKind.RECORD_MODIFIED,
+                                "the disposed-record tombstone does not name this index and its "
+                                "stored leaf hash",
+                                index,
+                            )
+                        )
+            else:
+                computed = sha256(prefix + data).digest()
+                if computed != stored:
+                    mismatches.append((index, computed, stored))
+                if check_canonical:
+                    try:
+                        parsed = parse_leaf(data)
+                    except CanonicalError as exc:
+                        report.add(Finding(FindingKind.NON_CANONICAL, str(exc), index))
+                    else:
+                        if parsed.leaf_type == "disposal":
+                            _note_disposal(parsed.body, documented)
+                elif data.startswith(DISPOSAL_LEAF_PREFIX):
+                    try:
+                        body = json.loads(data[len(DISPOSAL_LEAF_PREFIX) :])
+                    except ValueError:
+                        body = {}
+                    _note_disposal(body if isinstance(body, dict) else {}, documented)
 
         # 2. its position
         if index == expected:

@@ -36,6 +36,28 @@ REGISTRY_WIDE = frozenset(
 # The corporate account in the `world` fixture is assigned to the publisher and the approver.
 SEES_ASSIGNED = REGISTRY_WIDE | {Role.PUBLISHER, Role.APPROVER}
 ANONYMOUS = "anonymous"
+ARCHIVE_READERS = frozenset({Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR})
+
+
+def archived_record(w: Any) -> int:
+    """An archived record (ingested once through the action, as the system)."""
+    from vetline.archive.actions import ingest_batch
+
+    report = ingest_batch(
+        items=[{"remote_id": "matrix-1", "kind": "post", "direction": "outbound", "text": "t"}],
+        account=w.corporate,
+        source="matrix",
+        actor=None,
+    )
+    return report.items[0].record_id  # type: ignore[return-value]
+
+
+def quarantined_item(w: Any) -> int:
+    from vetline.archive.models import QuarantinedItem
+
+    return QuarantinedItem.objects.create(
+        account=w.corporate, reason_code="invalid_json", reason="r", raw=b"{"
+    ).pk
 
 
 @dataclass(frozen=True)
@@ -253,6 +275,11 @@ PAGES: dict[str, list[Case]] = {
     "policy:version": [Case("GET", lambda w: "/policies/small/versions/1/", POLICY_READERS)],
     "policy:export": [Case("GET", lambda w: "/policies/small/versions/1/export/", POLICY_READERS)],
     "audit:export": [Case("GET", lambda w: "/audit/export/?format=csv", AUDIT_EXPORTERS)],
+    "archive:list": [Case("GET", lambda w: "/archive/", ARCHIVE_READERS)],
+    "archive:detail": [
+        Case("GET", lambda w: f"/archive/records/{archived_record(w)}/", ARCHIVE_READERS)
+    ],
+    "archive:quarantine": [Case("GET", lambda w: "/archive/quarantine/", ARCHIVE_READERS)],
 }
 
 # Routes owned by third-party apps, tested through their own flows: allauth (sign-in, MFA),
@@ -401,6 +428,41 @@ API: dict[str, list[Case]] = {
     ],
     "GET /api/audit/events": [Case("GET", lambda w: "/api/audit/events", AUDIT_READERS)],
     "GET /api/audit/export": [Case("GET", lambda w: "/api/audit/export", AUDIT_EXPORTERS)],
+    "POST /api/archive/ingest": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/ingest",
+            ADMIN,
+            data=lambda w: {
+                "account_id": acc(w),
+                "items": [{"remote_id": "m", "kind": "post", "direction": "outbound"}],
+            },
+        )
+    ],
+    "GET /api/archive/records": [Case("GET", lambda w: "/api/archive/records", ARCHIVE_READERS)],
+    "GET /api/archive/records/{record_id}": [
+        Case("GET", lambda w: f"/api/archive/records/{archived_record(w)}", ARCHIVE_READERS)
+    ],
+    "GET /api/archive/records/{record_id}/proof": [
+        Case("GET", lambda w: f"/api/archive/records/{archived_record(w)}/proof", ARCHIVE_READERS)
+    ],
+    "GET /api/archive/quarantine": [
+        Case("GET", lambda w: "/api/archive/quarantine", ARCHIVE_READERS)
+    ],
+    "POST /api/archive/quarantine/reprocess": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/quarantine/reprocess",
+            ADMIN,
+            data=lambda w: {"item_ids": [quarantined_item(w)]},
+        )
+    ],
+    "GET /api/archive/tree-heads": [
+        Case("GET", lambda w: "/api/archive/tree-heads", ARCHIVE_READERS)
+    ],
+    "GET /api/archive/consistency": [
+        Case("GET", lambda w: "/api/archive/consistency?old_size=0&new_size=0", ARCHIVE_READERS)
+    ],
 }
 
 

@@ -1,0 +1,193 @@
+"""The archive's REST API: ingest, records, inclusion proofs, quarantine, tree heads."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.pagination import paginate
+
+from vetline.archive import actions, log, selectors
+from vetline.archive.actions import MAX_BATCH
+from vetline.archive.models import ArchivedRecord, TreeHead
+from vetline.core.errors import NotFound
+from vetline.core.http import api_actor
+from vetline.core.pagination import BoundedPagination
+from vetline.identity.permissions import require
+from vetline.identity.roles import Perm
+
+router = Router(tags=["archive"])
+
+
+class IngestIn(Schema):
+    account_id: int = Field(..., ge=1, le=2**63 - 1)
+    source: str = Field("api", max_length=100)
+    # Items are validated one by one by the ingest path (bad ones are quarantined with a
+    # reason), so the schema takes any JSON objects.
+    items: list[dict[str, Any]] = Field(..., max_length=MAX_BATCH)
+
+
+class ItemResultOut(Schema):
+    position: int
+    status: str
+    remote_id: str
+    version: int | None
+    record_id: int | None
+    log_index: int | None
+    quarantine_id: int | None
+    reason_code: str
+    reason: str
+
+
+class IngestOut(Schema):
+    received: int
+    ingested: int
+    duplicates: int
+    quarantined: int
+    conflicts: int
+    log_size: int
+    items: list[ItemResultOut]
+
+
+class RecordOut(Schema):
+    id: int
+    network: str
+    account_id: int
+    remote_id: str
+    version: int
+    previous_log_index: int | None = Field(None, alias="previous_version_id")
+    record_class: str
+    kind: str
+    direction: str
+    author_handle: str
+    participants: list[str]
+    conversation_id: str
+    thread_id: str
+    parent_remote_id: str
+    text: str
+    attachments: list[str]
+    network_timestamp: datetime | None
+    captured_at: datetime
+    raw_payload_sha256: str
+    adopted: bool
+    approval_ref: str | None
+    source: str
+    log_index: int
+
+
+class ProofOut(Schema):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    leaf_bytes_b64: str
+    inclusion_proof: list[str]
+    root_hash: str
+    tree_head: dict[str, Any] | None
+    verified: bool
+
+
+class QuarantineOut(Schema):
+    id: int
+    account_id: int
+    source: str
+    position: int
+    reason_code: str
+    reason: str
+    remote_id: str
+    conflicting_record_id: int | None
+    status: str
+    attempts: int
+    received_at: datetime
+
+
+class ReprocessIn(Schema):
+    item_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        ..., min_length=1, max_length=MAX_BATCH
+    )
+
+
+class TreeHeadOut(Schema):
+    version: int
+    tree_size: int
+    root_hash: str
+    timestamp_ms: int
+    key_id: str
+    signature: str
+
+
+class RecordQuery(Schema):
+    account_id: int | None = None
+
+
+@router.post("/ingest", response=IngestOut, summary="Archive a batch of captured items")
+def ingest(request: HttpRequest, body: IngestIn) -> dict[str, Any]:
+    from vetline.accounts.models import SocialAccount
+
+    actor = require(api_actor(request), Perm.ACCOUNTS_MANAGE)
+    account = SocialAccount.objects.filter(pk=body.account_id).first()
+    if account is None:
+        raise NotFound("No such account.", field="account_id")
+    report = actions.ingest_batch(
+        items=body.items, account=account, source=body.source, actor=actor
+    )
+    return report.as_dict()
+
+
+@router.get("/records", response=list[RecordOut])
+@paginate(BoundedPagination)
+def list_records(request: HttpRequest, filters: Query[RecordQuery]) -> Any:
+    return selectors.records(api_actor(request), account_id=filters.account_id)
+
+
+@router.get("/records/{record_id}", response=RecordOut)
+def get_record(request: HttpRequest, record_id: int) -> ArchivedRecord:
+    return selectors.get_record(api_actor(request), record_id)
+
+
+@router.get("/records/{record_id}/proof", response=ProofOut, summary="RFC 6962 inclusion proof")
+def record_proof(request: HttpRequest, record_id: int) -> dict[str, Any]:
+    record = selectors.get_record(api_actor(request), record_id)
+    return selectors.inclusion_proof(record).as_dict()
+
+
+@router.get("/quarantine", response=list[QuarantineOut])
+@paginate(BoundedPagination)
+def list_quarantine(request: HttpRequest, status: str | None = None) -> Any:
+    return selectors.quarantined(api_actor(request), status=status)
+
+
+@router.post("/quarantine/reprocess", response=IngestOut)
+def reprocess(request: HttpRequest, body: ReprocessIn) -> dict[str, Any]:
+    report = actions.reprocess_quarantined(item_ids=body.item_ids, actor=api_actor(request))
+    return report.as_dict()
+
+
+@router.get("/tree-heads", response=list[TreeHeadOut])
+@paginate(BoundedPagination)
+def list_tree_heads(request: HttpRequest) -> Any:
+    require(api_actor(request), Perm.ARCHIVE_VIEW)
+    return [
+        log.head_from_row(row).to_dict()
+        for row in TreeHead.objects.order_by("-tree_size", "-id")[:1000]
+    ]
+
+
+class ConsistencyOut(Schema):
+    old_size: int
+    new_size: int
+    proof: list[str]
+
+
+@router.get("/consistency", response=ConsistencyOut, summary="RFC 6962 consistency proof")
+def consistency(request: HttpRequest, old_size: int, new_size: int) -> dict[str, Any]:
+    from vetline.archive.integrity.merkle import MerkleError
+    from vetline.core.errors import ValidationFailed
+
+    require(api_actor(request), Perm.ARCHIVE_VIEW)
+    if not 0 <= old_size <= new_size <= log.current_size():
+        raise ValidationFailed("Need 0 <= old_size <= new_size <= the log's size.")
+    try:
+        proof = log.consistency_proof(old_size, new_size)
+    except MerkleError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    return {"old_size": old_size, "new_size": new_size, "proof": [p.hex() for p in proof]}

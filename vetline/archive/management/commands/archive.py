@@ -1,0 +1,182 @@
+"""`vetline manage archive …`: import JSONL/CSV, verify the log, sign a tree head, export the
+tree heads to a witness file, append pending audit events."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from vetline.core.context import RequestContext, use_context
+from vetline.core.errors import DomainError
+
+# CSV columns holding lists: "a|b|c".
+_LIST_COLUMNS = ("participants", "attachments")
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[bytes, int]]:
+    """Each non-blank line as raw bytes (invalid UTF-8 or JSON is quarantined, not skipped),
+    with the bytes read so far."""
+    with path.open("rb") as fh:
+        done = 0
+        for line in fh:
+            done += len(line)
+            stripped = line.rstrip(b"\r\n")
+            if stripped.strip():
+                yield stripped, done
+
+
+def _csv_value(column: str, value: str) -> Any:
+    if column in _LIST_COLUMNS:
+        return [v for v in value.split("|") if v] if value else []
+    if column == "version":
+        try:
+            return int(value) if value else None
+        except ValueError:
+            return value  # quarantined with "version must be an integer"
+    if column == "adopted":
+        return {"true": True, "false": False, "1": True, "0": False, "": None}.get(
+            value.lower(), value
+        )
+    return value if value != "" or column == "text" else None
+
+
+def iter_csv(path: Path) -> Iterator[tuple[dict[str, Any] | bytes, int]]:
+    with path.open("rb") as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.DictReader(text)
+        for row in reader:
+            done = raw.tell()
+            item: dict[str, Any] = {}
+            for column, value in row.items():
+                if column is None or value is None:
+                    continue
+                item[column] = _csv_value(column, value)
+            yield item, done
+
+
+class Command(BaseCommand):
+    help = "Archive: import | verify | sign | export-witness | append-audit"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="op", required=True)
+        imp = sub.add_parser("import", help="import a JSONL or CSV file (schema: archive/items.py)")
+        imp.add_argument("file")
+        imp.add_argument("--account", type=int, required=True, help="social account id")
+        imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the suffix")
+        imp.add_argument("--batch-size", type=int, default=1000)
+        imp.add_argument("--no-screen", action="store_true", help="skip policy screening")
+        imp.add_argument("--quiet", action="store_true", help="no progress bar")
+        ver = sub.add_parser("verify", help="recompute the whole log and report any tampering")
+        ver.add_argument("--json", action="store_true", help="print the findings as JSON")
+        ver.add_argument("--no-record", action="store_true", help="do not store the run")
+        sub.add_parser("sign", help="sign a tree head now")
+        wit = sub.add_parser("export-witness", help="write every signed tree head to a file")
+        wit.add_argument("file")
+        sub.add_parser("append-audit", help="append pending audit events to the log")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        with use_context(RequestContext(channel="cli")):
+            try:
+                getattr(self, "_" + opts["op"].replace("-", "_"))(opts)
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
+
+    def _import(self, opts: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        from vetline.accounts.models import SocialAccount
+        from vetline.archive.actions import ingest_batch
+
+        path = Path(opts["file"])
+        if not path.is_file():
+            raise CommandError(f"{path}: no such file")
+        account = SocialAccount.objects.filter(pk=opts["account"]).first()
+        if account is None:
+            raise CommandError(f"No social account with id {opts['account']}.")
+        fmt = opts["format"] or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
+        size = max(path.stat().st_size, 1)
+        batch_size = max(1, min(opts["batch_size"], 10_000))
+        source = f"import:{path.name}"[:100]
+        totals = {"received": 0, "ingested": 0, "duplicates": 0, "quarantined": 0}
+        stream: Iterator[tuple[Any, int]] = iter_csv(path) if fmt == "csv" else iter_jsonl(path)
+        bar = tqdm(
+            total=size,
+            unit="B",
+            unit_scale=True,
+            disable=opts["quiet"],
+            file=sys.stderr,
+            desc=path.name,
+        )
+        batch: list[Any] = []
+        position = 0
+
+        def flush() -> None:
+            report = ingest_batch(
+                items=batch,
+                account=account,
+                source=source,
+                actor=None,
+                screen=False if opts["no_screen"] else None,
+            )
+            for key in totals:
+                totals[key] += getattr(report, key)
+            batch.clear()
+
+        for item, done in stream:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                flush()
+            bar.update(done - position)
+            position = done
+        if batch:
+            flush()
+        bar.update(size - position)
+        bar.close()
+        self.stdout.write(
+            f"{totals['received']:,} items: {totals['ingested']:,} archived, "
+            f"{totals['duplicates']:,} duplicates, {totals['quarantined']:,} quarantined"
+        )
+
+    def _verify(self, opts: dict[str, Any]) -> None:
+        from vetline.archive.actions import run_verification
+        from vetline.archive.verification import verify_database
+
+        if opts["no_record"]:
+            result = verify_database()
+        else:
+            _, result = run_verification(trigger="cli")
+        if opts["json"]:
+            self.stdout.write(
+                json.dumps({"ok": result.ok, "counts": result.counts, "findings": result.findings})
+            )
+        else:
+            for line in result.lines():
+                self.stdout.write(line)
+        if not result.ok:
+            raise CommandError("the archive does not verify")
+
+    def _sign(self, opts: dict[str, Any]) -> None:
+        from vetline.archive.actions import sign_tree_head
+
+        head = sign_tree_head()
+        self.stdout.write(
+            f"signed tree head: size {head.tree_size}, root {bytes(head.root_hash).hex()}"
+        )
+
+    def _export_witness(self, opts: dict[str, Any]) -> None:
+        from vetline.archive.actions import export_witness
+
+        count = export_witness(path=Path(opts["file"]))
+        self.stdout.write(f"{count} tree heads written to {opts['file']}")
+
+    def _append_audit(self, opts: dict[str, Any]) -> None:
+        from vetline.archive.actions import append_pending_audit_events
+
+        self.stdout.write(f"{append_pending_audit_events()} audit events appended to the log")
