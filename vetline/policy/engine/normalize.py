@@ -374,7 +374,7 @@ def _fold_one_to_one(text: str) -> tuple[str, list[int] | None]:
             out = _fold_char(ch)
             if len(cache) < _FOLD_CACHE_LIMIT:
                 cache[ch] = out
-        if len(out) != 1:
+        if len(out) != 1 or out.lower() != out:  # e.g. Cherokee, whose casefold is uppercase
             return _fold_mixed(text)
         if out != ch:
             table[ord(ch)] = out

@@ -125,3 +125,25 @@ def test_invisible_characters_and_homoglyphs_do_not_hide_words(
         chars = [{"a": "а", "o": "о", "i": "і", "c": "с"}.get(c, c) for c in chars]
     obfuscated = chars[0] + "".join(invisibles) + "".join(chars[1:])
     assert deobfuscate(fold(f"you {obfuscated} now")).text == f"you {word} now"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zl", "Zp", "Cc")), max_size=40))
+def test_one_to_one_fast_path_agrees_with_the_per_character_path(text: str) -> None:
+    from vetline.policy.engine.normalize import _fold_mixed
+
+    slow_text, slow_source = _fold_mixed(text)
+    if "  " in slow_text:  # whitespace collapse happens after both paths
+        return
+    view = fold(text)
+    assert view.text == slow_text
+    if view.source is not None and slow_source is not None:
+        assert list(view.source) == slow_source
+
+
+def test_cherokee_takes_the_slow_path_consistently() -> None:
+    # Cherokee casefolds to uppercase while lower() goes the other way.
+    text = "\u13a0\u13a1 \uab70"
+    assert fold(text).text == "".join(
+        __import__("vetline.policy.engine.normalize", fromlist=["_fold_mixed"])._fold_mixed(text)[0]
+    )
