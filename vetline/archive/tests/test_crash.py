@@ -69,10 +69,22 @@ def test_sigkill_never_loses_an_acknowledged_item(tmp_path: Path) -> None:
             stderr=subprocess.DEVNULL,
         )
         chunks: list[bytes] = []
+        first_ack = threading.Event()
         assert proc.stdout is not None
-        reader = threading.Thread(target=lambda s=proc.stdout, c=chunks: c.append(s.read()))
-        reader.start()  # drain the pipe so the worker never blocks on a full one
-        time.sleep(rng.uniform(1.2, 2.5))  # Django start-up takes about a second
+
+        def drain(stream: Any = proc.stdout) -> None:
+            # Drain the pipe so the worker never blocks on a full one; note the first ack.
+            for line in iter(stream.readline, b""):
+                chunks.append(line)
+                if line.startswith(b"ACK "):
+                    first_ack.set()
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        # Start-up time varies with the machine's load (and a cold bytecode cache), so the
+        # random kill moment is measured from the first acknowledged batch, not from launch.
+        assert first_ack.wait(timeout=120), "the worker never acknowledged a batch"
+        time.sleep(rng.uniform(0.05, 1.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         reader.join(timeout=30)
