@@ -97,8 +97,9 @@ def main() -> None:
     items = _items("m", n)
 
     # warm-up (connections, caches), not timed
-    ingest_batch(items=_items("w", 200), account=ingest_account, source="bench", actor=None,
-                 screen=False)
+    ingest_batch(
+        items=_items("w", 200), account=ingest_account, source="bench", actor=None, screen=False
+    )
 
     t0 = time.perf_counter()
     for start in range(0, n, size):
@@ -118,13 +119,25 @@ def main() -> None:
         c = clean_item(it)
         rows.append(
             ArchivedRecord(
-                network="x", account=raw_account, remote_id=c.remote_id, version=1,
-                record_class=c.record_class, kind=c.kind, direction=c.direction,
-                author_handle=c.author, participants=c.participants,
-                conversation_id=c.conversation_id, text=c.text, attachments=c.attachments,
-                network_timestamp=c.network_timestamp, captured_at=now,
-                raw_payload=c.raw_payload, raw_payload_sha256=c.raw_payload_sha256,
-                content_sha256=c.raw_payload_sha256, adopted=c.adopted, source="raw",
+                network="x",
+                account=raw_account,
+                remote_id=c.remote_id,
+                version=1,
+                record_class=c.record_class,
+                kind=c.kind,
+                direction=c.direction,
+                author_handle=c.author,
+                participants=c.participants,
+                conversation_id=c.conversation_id,
+                text=c.text,
+                attachments=c.attachments,
+                network_timestamp=c.network_timestamp,
+                captured_at=now,
+                raw_payload=c.raw_payload,
+                raw_payload_sha256=c.raw_payload_sha256,
+                content_sha256=c.raw_payload_sha256,
+                adopted=c.adopted,
+                source="raw",
                 log_index=10_000_000_000 + i,
             )
         )
@@ -143,7 +156,8 @@ def main() -> None:
         "benchmark": "archive ingest (hashing + log append, screening off)",
         "database": vendor,
         "database_version": (
-            connection.Database.sqlite_version if vendor == "sqlite"
+            connection.Database.sqlite_version
+            if vendor == "sqlite"
             else str(connection.cursor().connection.info.server_version)
         ),
         "python": platform.python_version(),

@@ -1,7 +1,7 @@
 """Run every benchmark in bench/ (each writes its own JSON to bench/results/).
 
-    .venv/bin/python -m bench.run_all            # all of them, default sizes
-    .venv/bin/python -m bench.run_all integrity  # only those whose name contains "integrity"
+.venv/bin/python -m bench.run_all            # all of them, default sizes
+.venv/bin/python -m bench.run_all integrity  # only those whose name contains "integrity"
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def main() -> int:
         if wanted and not any(w in script.stem for w in wanted):
             continue
         print(f"== {script.stem}", flush=True)
-        failures += subprocess.call([sys.executable, str(script)], cwd=HERE.parent) != 0  # noqa: S603
+        failures += subprocess.call([sys.executable, str(script)], cwd=HERE.parent) != 0
     return 1 if failures else 0
 
 

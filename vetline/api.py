@@ -5,11 +5,14 @@ Pages and the API call the same actions, so the same permission checks apply to 
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 
 from vetline.core.errors import DomainError, Forbidden
@@ -49,7 +52,43 @@ class ActiveSessionAuth(SessionAuth):
         return user
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
+# Screening must cope with any text. Elsewhere a lone surrogate is refused as invalid input
+# (the archive's ingest quarantines the item with its bytes kept exactly as received).
+SURROGATE_TOLERANT_PATHS = frozenset({"/api/screen"})
+
+
+class VetlineParser(Parser):
+    """JSON may carry lone surrogates (``"\\ud800"``), which are not Unicode text and which
+    pydantic refuses. For screening, each becomes U+FFFD, one character for one, so character
+    offsets in the response still index the text as sent."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise NinjaValidationError(
+                [{"loc": ("body",), "msg": f"The body is not valid JSON: {exc}"}]
+            ) from exc
+        if request.path in SURROGATE_TOLERANT_PATHS:
+            return _replace_lone_surrogates(data)  # type: ignore[no-any-return]
+        return data  # type: ignore[no-any-return]
+
+
 api = NinjaAPI(
+    parser=VetlineParser(),
     title="Vetline API",
     version="1",
     description=(

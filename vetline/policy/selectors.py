@@ -58,7 +58,7 @@ def default_policy() -> Policy:
     return policy
 
 
-MAX_SCREEN_CHARS = 100_000
+MAX_SCREEN_CHARS = 200_000
 
 
 def screen_text(

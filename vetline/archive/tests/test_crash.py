@@ -72,12 +72,14 @@ def test_sigkill_never_loses_an_acknowledged_item(tmp_path: Path) -> None:
         first_ack = threading.Event()
         assert proc.stdout is not None
 
-        def drain(stream: Any = proc.stdout) -> None:
+        def drain(
+            stream: Any = proc.stdout, chunks: list[bytes] = chunks, ack: Any = first_ack
+        ) -> None:
             # Drain the pipe so the worker never blocks on a full one; note the first ack.
             for line in iter(stream.readline, b""):
                 chunks.append(line)
                 if line.startswith(b"ACK "):
-                    first_ack.set()
+                    ack.set()
 
         reader = threading.Thread(target=drain)
         reader.start()

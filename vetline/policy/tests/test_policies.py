@@ -59,7 +59,7 @@ def test_screen_api_bad_input(world, packs, api) -> None:  # type: ignore[no-unt
     assert call("POST", "/api/screen", {"text": "x", "policy": "nope"}).status_code == 404
     r = call("POST", "/api/screen", {"text": "x", "rules": ["no.such.rule"]})
     assert r.status_code == 422 and r.json()["field"] == "rule"
-    assert call("POST", "/api/screen", {"text": "x" * 100_001}).status_code == 422
+    assert call("POST", "/api/screen", {"text": "x" * 200_001}).status_code == 422
     assert call("POST", "/api/screen", {"scope": "reply"}).status_code == 422
 
 
@@ -286,3 +286,31 @@ def test_policy_command_installs_imports_exports_and_evaluates(world, tmp_path, 
     assert "words.banned" in text and "[3]" in text
     figures = json.loads(out_json.read_text())
     assert figures
+
+
+def test_hostile_text_through_the_api_screens_cleanly(world, packs, client, api_token) -> None:  # type: ignore[no-untyped-def]
+    token = api_token(world.people[Role.PUBLISHER])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    # A lone surrogate can only arrive JSON-escaped; it must not crash anything.
+    body = (
+        '{"text": "risk-free \\ud800 returns \\u202eevil\\u202c '
+        '\\ud83d\\udc68\\u200d\\ud83d\\udc69 e\\u0301"}'
+    )
+    r = client.post("/api/screen", data=body, content_type="application/json", **auth)
+    assert r.status_code == 200, r.content
+    big = ("Guaranteed returns! " + "lorem ipsum dolor sit amet " * 4000)[:100_000]
+    r = client.post("/api/screen", data={"text": big}, content_type="application/json", **auth)
+    assert r.status_code == 200 and r.json()["verdict"] != "pass"
+    hits = r.json()["hits"]
+    assert all(big[h["start"] : h["end"]] == h["matched_text"] for h in hits)
+
+
+def test_malformed_json_is_a_clear_client_error(world, packs, client, api_token) -> None:  # type: ignore[no-untyped-def]
+    token = api_token(world.people[Role.PUBLISHER])
+    r = client.post(
+        "/api/screen",
+        data="{bad",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert r.status_code in (400, 422) and r.json()["detail"]
