@@ -24,3 +24,34 @@ def vault_keys_configured(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
             )
         ]
     return []
+
+
+@register(deploy=False)
+def log_signing_key_configured(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    from vetline.archive.integrity.sth import SignatureError
+    from vetline.archive.log import signer
+
+    problems: list[CheckMessage] = []
+    try:
+        signer()
+    except (SignatureError, ValueError) as exc:
+        problems.append(
+            Error(
+                str(exc),
+                hint="Set VETLINE_LOG_SIGNING_KEY (docs/operations.md, log signing key).",
+                id="vetline.E002",
+            )
+        )
+    for entry in settings.VETLINE_LOG_TRUSTED_KEYS:
+        try:
+            if len(bytes.fromhex(entry)) != 32:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                Error(
+                    f"VETLINE_LOG_TRUSTED_KEYS has an entry that is not a 32-byte hex Ed25519 "
+                    f"public key: {entry[:20]!r}",
+                    id="vetline.E003",
+                )
+            )
+    return problems

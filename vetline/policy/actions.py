@@ -181,7 +181,8 @@ def _plain(value: Any) -> Any:
 
 def set_rule_draft(*, actor: Person, policy: Policy, rule_id: str, draft: bool) -> PolicyVersion:
     """Mark a rule as draft (evaluated, shown, but not enforcing) or make it enforce."""
-    data = _validate(policy.current_version().spec_yaml)
+    base = policy.current_version()
+    data = _validate(base.spec_yaml)
     rules = data.get("rules") or []
     match = [r for r in rules if isinstance(r, dict) and r.get("id") == rule_id]
     if not match:
@@ -189,7 +190,11 @@ def set_rule_draft(*, actor: Person, policy: Policy, rule_id: str, draft: bool) 
     match[0]["draft"] = draft
     state = "draft (not enforcing)" if draft else "enforcing"
     return save_policy_version(
-        actor=actor, policy=policy, spec_yaml=_dump(data), note=f"Rule {rule_id} set to {state}"
+        actor=actor,
+        policy=policy,
+        spec_yaml=_dump(data),
+        note=f"Rule {rule_id} set to {state}",
+        based_on=base.number,
     )
 
 
@@ -213,7 +218,8 @@ def add_sensitive_event(
         raise ValidationFailed("Give at least one keyword or hashtag.", field="keywords")
     if start and end and end < start:
         raise ValidationFailed("The window ends before it starts.", field="end")
-    data = _validate(policy.current_version().spec_yaml)
+    base = policy.current_version()
+    data = _validate(base.spec_yaml)
     event: dict[str, Any] = {"name": name, "keywords": keywords, "hashtags": hashtags}
     if start:
         event["start"] = start.isoformat()
@@ -222,7 +228,11 @@ def add_sensitive_event(
     data.setdefault("events", [])
     data["events"] = [*list(data["events"] or []), event]
     return save_policy_version(
-        actor=actor, policy=policy, spec_yaml=_dump(data), note=f"Sensitive event added: {name}"
+        actor=actor,
+        policy=policy,
+        spec_yaml=_dump(data),
+        note=f"Sensitive event added: {name}",
+        based_on=base.number,
     )
 
 
@@ -236,7 +246,8 @@ def import_bad_domains(
     domains = load_domain_list(file_text)
     if not domains:
         raise ValidationFailed("The file lists no domains.", field="file")
-    data = _validate(policy.current_version().spec_yaml)
+    base = policy.current_version()
+    data = _validate(base.spec_yaml)
     match = [
         r
         for r in data.get("rules") or []
@@ -252,6 +263,7 @@ def import_bad_domains(
         policy=policy,
         spec_yaml=_dump(data),
         note=f"Imported {len(added)} known-bad domains into {rule_id}",
+        based_on=base.number,
     )
 
 

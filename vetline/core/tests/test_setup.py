@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -124,6 +125,7 @@ def test_check_deploy_is_clean_in_production_mode(tmp_path: Path) -> None:
         "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
         "ALLOWED_HOSTS": "vetline.example.com",
         "VETLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+        "VETLINE_LOG_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
         "VETLINE_DATA_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
     }
@@ -174,3 +176,20 @@ def test_nul_characters_are_refused_with_a_clear_400(world, api, login) -> None:
     # Multipart forms reach Django's form validation, which names the field.
     r = client.post("/people/new/", {"email": "y@example.com", "full_name": "Bad\x00"})
     assert r.status_code == 422 and b"Null characters are not allowed" in r.content
+
+
+def test_production_without_a_log_signing_key_fails_the_checks(tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    env = {
+        "PATH": os.environ["PATH"],
+        "VETLINE_ENV": "production",
+        "SECRET_KEY": "s" * 60,
+        "ALLOWED_HOSTS": "vetline.example.com",
+        "VETLINE_VAULT_KEYS": Fernet.generate_key().decode(),
+        "VETLINE_LOG_TRUSTED_KEYS": "not-hex",
+        "VETLINE_DATA_DIR": str(tmp_path),
+    }
+    result = _run([sys.executable, "-m", "vetline.cli", "check"], env)
+    assert result.returncode != 0
+    assert "vetline.E002" in result.stderr and "vetline.E003" in result.stderr

@@ -9,7 +9,7 @@ Input is JSONL, one example per line::
 rule that should fire (an empty list means none should); rules are scored only on examples that
 carry it. ``policy`` and ``today`` are optional.
 
-Command line (``vetline policy evaluate`` calls :func:`main`)::
+Command line (``vetline policy evaluate`` offers the same, and also accepts stored policies)::
 
     python -m vetline.policy.engine.evaluate FILE.jsonl [--policy PACK_OR_YAML] [--json OUT]
 """
