@@ -9,6 +9,7 @@ from vetline.audit.api import stream_export
 from vetline.audit.forms import AuditFilterForm
 from vetline.audit.selectors import filter_events
 from vetline.core.errors import ValidationFailed
+from vetline.core.forms import errors_as_text
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -45,8 +46,5 @@ def event_export(request: HttpRequest) -> StreamingHttpResponse:
         raise ValidationFailed("Export format must be csv or json.")
     form = AuditFilterForm(request.GET or None)
     if form.is_bound and not form.is_valid():
-        raise ValidationFailed(
-            "The filter is not valid: "
-            + "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items())
-        )
+        raise ValidationFailed("The filter is not valid: " + errors_as_text(form))
     return stream_export(actor=user, f=form.to_filter(), fmt=fmt)

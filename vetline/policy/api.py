@@ -140,7 +140,6 @@ def save_version(request: HttpRequest, name: str, payload: VersionIn) -> Status[
 )
 def export_version(request: HttpRequest, name: str, number: int) -> HttpResponse:
     _viewer(request)
-    version = selectors.get_version(name, number)
-    response = HttpResponse(version.spec_yaml, content_type="application/yaml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-v{number}.yaml"'
-    return response
+    from vetline.policy.views import yaml_download
+
+    return yaml_download(selectors.get_version(name, number))

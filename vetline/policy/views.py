@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from vetline.core.errors import DomainError
-from vetline.core.forms import form_error
+from vetline.core.forms import errors_as_text, form_error
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -22,7 +22,7 @@ from vetline.policy.forms import (
     ScreenForm,
 )
 from vetline.policy.highlight import segments
-from vetline.policy.models import Policy
+from vetline.policy.models import Policy, PolicyVersion
 
 
 def _user(request: HttpRequest) -> Person:
@@ -252,10 +252,7 @@ def add_event(request: HttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, f"Event added (version {version.number}).")
     else:
-        messages.error(
-            request,
-            "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()),
-        )
+        messages.error(request, errors_as_text(form))
     return redirect("policy:detail", policy.name)
 
 
@@ -280,17 +277,19 @@ def import_domains(request: HttpRequest, name: str) -> HttpResponse:
         else:
             messages.success(request, f"{version.note} (version {version.number}).")
     else:
-        messages.error(
-            request,
-            "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()),
-        )
+        messages.error(request, errors_as_text(form))
     return redirect("policy:detail", policy.name)
 
 
 @login_required
 def export_yaml(request: HttpRequest, name: str, number: int) -> HttpResponse:
     _viewable(request, name)
-    version = selectors.get_version(name, number)
+    return yaml_download(selectors.get_version(name, number))
+
+
+def yaml_download(version: PolicyVersion) -> HttpResponse:
+    """One stored version as a YAML file, byte for byte as it was saved."""
     response = HttpResponse(version.spec_yaml, content_type="application/yaml; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}-v{number}.yaml"'
+    name = f"{version.policy.name}-v{version.number}.yaml"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
