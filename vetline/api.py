@@ -136,6 +136,9 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 def _register_routers() -> None:
     from vetline.accounts.api import router as accounts_router
     from vetline.archive.api import router as archive_router
+    from vetline.archive.export_api import export_router
+    from vetline.archive.retention_api import router as retention_router
+    from vetline.archive.search_api import router as search_router
     from vetline.audit.api import router as audit_router
     from vetline.identity.api import router as identity_router
     from vetline.policy.api import router as policy_router
@@ -145,6 +148,9 @@ def _register_routers() -> None:
     api.add_router("/audit", audit_router)
     api.add_router("/", policy_router)
     api.add_router("/archive", archive_router)
+    api.add_router("/archive/export", export_router)
+    api.add_router("/archive/retention", retention_router)
+    api.add_router("/archive/search", search_router)
 
 
 _register_routers()

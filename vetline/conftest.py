@@ -180,13 +180,16 @@ def _let_test_flushes_clear_the_audit_table() -> object:
 
     mig = importlib.import_module("vetline.audit.migrations.0003_append_only_triggers")
     arc = importlib.import_module("vetline.archive.migrations.0002_append_only_triggers")
+    ret = importlib.import_module(
+        "vetline.archive.migrations.0006_retention_defaults_and_disposal_guard"
+    )
     drop = {
-        "sqlite": mig.SQLITE_DOWN + arc.SQLITE_DOWN,
-        "postgresql": mig.POSTGRES_DOWN + arc.POSTGRES_DOWN,
+        "sqlite": ret.SQLITE_DROP + mig.SQLITE_DOWN + arc.SQLITE_DOWN,
+        "postgresql": ret.POSTGRES_DROP + mig.POSTGRES_DOWN + arc.POSTGRES_DOWN,
     }
     create = {
-        "sqlite": mig.SQLITE_UP + arc.SQLITE_UP,
-        "postgresql": mig.POSTGRES_UP + arc.POSTGRES_UP,
+        "sqlite": mig.SQLITE_UP + arc.SQLITE_UP + ret.SQLITE_UP,
+        "postgresql": mig.POSTGRES_UP + arc.POSTGRES_UP + ret.POSTGRES_UP,
     }
     patched = []
     from django.db import connections
@@ -200,7 +203,7 @@ def _let_test_flushes_clear_the_audit_table() -> object:
 
         def sql_flush(self, style, tables, *, _orig=original, _v=vendor, **kw):  # type: ignore[no-untyped-def]
             statements = _orig(self, style, tables, **kw)
-            if not {"audit_auditevent", *arc.TABLES} & set(tables):
+            if not {"audit_auditevent", "archive_disposalrecord", *arc.TABLES} & set(tables):
                 return statements
             return [*drop.get(_v, []), *statements, *create.get(_v, [])]
 

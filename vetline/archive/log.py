@@ -280,8 +280,10 @@ class EntrySource:
     relinked: dict[int, int] = field(default_factory=dict)  # index -> record id at that index
 
     def __iter__(self) -> Iterator[tuple[int, bytes | None, bytes]]:
+        from vetline.archive.integrity.canonical import TOMBSTONE_PREFIX
         from vetline.archive.leaves import audit_leaf_from_row, record_leaf_from_row
-        from vetline.archive.models import ArchivedRecord
+        from vetline.archive.models import ArchivedRecord, DisposalRecord
+        from vetline.archive.retention import disposal_leaf_from_row
         from vetline.audit.models import AuditEvent
 
         last = -1
@@ -303,6 +305,12 @@ class EntrySource:
             events = (
                 {e.id: e for e in AuditEvent.objects.filter(id__in=audit_ids)} if audit_ids else {}
             )
+            disposal_ids = [oid for _, _, kind, oid in leaves if kind == LeafKind.DISPOSAL]
+            disposals = (
+                {d.id: d for d in DisposalRecord.objects.filter(id__in=disposal_ids)}
+                if disposal_ids
+                else {}
+            )
             for index, stored, kind, object_id in leaves:
                 self.leaf_objects[index] = (kind, object_id)
                 data: bytes | None = None
@@ -312,14 +320,22 @@ class EntrySource:
                         if record.pk != object_id:
                             self.relinked[index] = record.pk
                         payload = bytes(record.raw_payload)
-                        digest = hashlib.sha256(payload).hexdigest()
-                        if digest != record.raw_payload_sha256:
-                            self.payload_mismatch.add(index)
-                        data = record_leaf_from_row(record, payload_sha256=digest)
+                        if payload.startswith(TOMBSTONE_PREFIX):
+                            # disposed: the verifier checks the tombstone and its disposal leaf
+                            data = payload
+                        else:
+                            digest = hashlib.sha256(payload).hexdigest()
+                            if digest != record.raw_payload_sha256:
+                                self.payload_mismatch.add(index)
+                            data = record_leaf_from_row(record, payload_sha256=digest)
                 elif kind == LeafKind.AUDIT_EVENT:
                     event = events.get(object_id)
                     if event is not None:
                         data = audit_leaf_from_row(event)
+                elif kind == LeafKind.DISPOSAL:
+                    disposal = disposals.get(object_id)
+                    if disposal is not None:
+                        data = disposal_leaf_from_row(disposal)
                 yield index, data, bytes(stored)
 
 

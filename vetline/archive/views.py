@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from vetline.accounts.models import SocialAccount
-from vetline.archive import selectors
+from vetline.archive import search_actions, selectors
 from vetline.archive.models import QuarantineStatus
 from vetline.identity.models import Person
 
@@ -40,6 +40,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
 def record_detail(request: HttpRequest, record_id: int) -> HttpResponse:
     user: Person = request.user  # type: ignore[assignment]
     record = selectors.get_record(user, record_id)
+    search_actions.audit_record_view(actor=user, record=record)
     return render(
         request,
         "archive/detail.html",

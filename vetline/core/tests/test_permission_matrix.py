@@ -52,6 +52,26 @@ def archived_record(w: Any) -> int:
     return report.items[0].record_id  # type: ignore[return-value]
 
 
+LEGAL_HOLDERS = frozenset({Role.COMPLIANCE_OFFICER})
+
+
+def legal_hold(w: Any) -> int:
+    """An active legal hold on the corporate account, placed through the action."""
+    from vetline.archive.retention_actions import place_legal_hold
+
+    return place_legal_hold(
+        actor=w.people[Role.COMPLIANCE_OFFICER], matter_name="Matrix", accounts=[w.corporate]
+    ).pk
+
+
+def disposal_run(w: Any) -> int:
+    from django.utils import timezone
+
+    from vetline.archive.models_retention import DisposalRun
+
+    return DisposalRun.objects.create(as_of=timezone.now(), trigger="matrix").pk
+
+
 def quarantined_item(w: Any) -> int:
     from vetline.archive.models import QuarantinedItem
 
@@ -72,6 +92,63 @@ class Case:
     anonymous_ok: bool = False
     note: str = ""
     variants: tuple[str, ...] = field(default=("",))
+
+
+# --- Archive search (helpers) ---
+def conversation_account(w: Any) -> int:
+    """An account with an archived conversation "matrix-conv"."""
+    from vetline.archive.actions import ingest_batch
+
+    ingest_batch(
+        items=[
+            {
+                "remote_id": "matrix-conv-1",
+                "kind": "post",
+                "direction": "outbound",
+                "text": "t",
+                "conversation_id": "matrix-conv",
+            }
+        ],
+        account=w.corporate,
+        source="matrix",
+        actor=None,
+    )
+    return w.corporate.pk
+
+
+def own_saved_search(w: Any) -> int:
+    """A saved search owned by the person making the request (found through their token)."""
+    from vetline.archive.models_search import SavedSearch
+    from vetline.identity.models import ApiToken
+
+    token = ApiToken.objects.filter(pk=w.own_token_id).first()
+    owner = token.person if token else w.people[Role.COMPLIANCE_OFFICER]
+    return SavedSearch.objects.create(owner=owner, name="matrix", query="x").pk
+
+
+# --- archive export (owner-scoped: only the person who started an export may see it) ----------
+ARCHIVE_EXPORTERS = frozenset({Role.COMPLIANCE_OFFICER, Role.AUDITOR})
+EXPORT_OWNER = frozenset({Role.COMPLIANCE_OFFICER})
+
+
+@pytest.fixture(autouse=True)
+def _export_dir(settings: Any, tmp_path: Any) -> None:
+    settings.VETLINE_EXPORT_DIR = str(tmp_path / "exports")
+
+
+def finished_export(w: Any) -> str:
+    """An export of the corporate account, started and run by the compliance officer."""
+    from vetline.archive.export.actions import run_export, start_export
+    from vetline.archive.export.selection import RecordSelection
+    from vetline.core.context import RequestContext, use_context
+
+    with use_context(RequestContext(channel="test")):
+        job = start_export(
+            actor=w.people[Role.COMPLIANCE_OFFICER],
+            selection=RecordSelection(account_id=w.corporate.pk),
+        )
+        run_export(export_id=job.id)
+    return job.id
 
 
 def acc(w: Any) -> int:
@@ -280,6 +357,81 @@ PAGES: dict[str, list[Case]] = {
         Case("GET", lambda w: f"/archive/records/{archived_record(w)}/", ARCHIVE_READERS)
     ],
     "archive:quarantine": [Case("GET", lambda w: "/archive/quarantine/", ARCHIVE_READERS)],
+    "archive:retention:index": [Case("GET", lambda w: "/archive/retention/", ARCHIVE_READERS)],
+    "archive:retention:class_edit": [
+        Case(
+            "POST",
+            lambda w: "/archive/retention/classes/internal/",
+            LEGAL_HOLDERS,
+            data=lambda w: {"retention_days": 1460, "easily_accessible_days": 730},
+        )
+    ],
+    "archive:retention:hold_place": [
+        Case(
+            "POST",
+            lambda w: "/archive/retention/holds/",
+            LEGAL_HOLDERS,
+            data=lambda w: {"matter_name": "M", "accounts": [acc(w)]},
+        )
+    ],
+    "archive:retention:hold": [
+        Case("GET", lambda w: f"/archive/retention/holds/{legal_hold(w)}/", ARCHIVE_READERS)
+    ],
+    "archive:retention:hold_release": [
+        Case(
+            "POST",
+            lambda w: f"/archive/retention/holds/{legal_hold(w)}/release/",
+            LEGAL_HOLDERS,
+            data=lambda w: {"reason": "closed"},
+        )
+    ],
+    # --- Archive search ---
+    "archive:search": [
+        Case("GET", lambda w: "/archive/search/", ARCHIVE_READERS),
+        Case("GET", lambda w: "/archive/search/?q=ra*&kind=post", ARCHIVE_READERS),
+    ],
+    "archive:search_save": [
+        Case(
+            "POST",
+            lambda w: "/archive/search/saved/",
+            ARCHIVE_READERS,
+            data=lambda w: {"name": "mine", "q": "rates"},
+        )
+    ],
+    "archive:search_delete": [
+        Case(
+            "POST",
+            lambda w: f"/archive/search/saved/{own_saved_search(w)}/delete/",
+            ARCHIVE_READERS,
+        )
+    ],
+    "archive:search_conversation": [
+        Case(
+            "GET",
+            lambda w: f"/archive/search/conversations/{conversation_account(w)}/?c=matrix-conv",
+            ARCHIVE_READERS,
+        )
+    ],
+    "archive:export_new": [
+        Case("GET", lambda w: "/archive/export/", ARCHIVE_EXPORTERS),
+        Case(
+            "POST",
+            lambda w: "/archive/export/",
+            ARCHIVE_EXPORTERS,
+            data=lambda w: {"account": acc(w)},
+        ),
+    ],
+    "archive:export_detail": [
+        Case("GET", lambda w: f"/archive/export/{finished_export(w)}/", EXPORT_OWNER, note="owner")
+    ],
+    "archive:export_download": [
+        Case(
+            "GET",
+            lambda w: f"/archive/export/{finished_export(w)}/download/",
+            EXPORT_OWNER,
+            note="owner",
+        )
+    ],
 }
 
 # Routes owned by third-party apps, tested through their own flows: allauth (sign-in, MFA),
@@ -462,6 +614,88 @@ API: dict[str, list[Case]] = {
     ],
     "GET /api/archive/consistency": [
         Case("GET", lambda w: "/api/archive/consistency?old_size=0&new_size=0", ARCHIVE_READERS)
+    ],
+    "GET /api/archive/retention/classes": [
+        Case("GET", lambda w: "/api/archive/retention/classes", ARCHIVE_READERS)
+    ],
+    "PUT /api/archive/retention/classes/{code}": [
+        Case(
+            "PUT",
+            lambda w: "/api/archive/retention/classes/internal",
+            LEGAL_HOLDERS,
+            data=lambda w: {"retention_days": 1460, "easily_accessible_days": 730},
+        )
+    ],
+    "GET /api/archive/retention/holds": [
+        Case("GET", lambda w: "/api/archive/retention/holds", ARCHIVE_READERS)
+    ],
+    "POST /api/archive/retention/holds": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/retention/holds",
+            LEGAL_HOLDERS,
+            data=lambda w: {"matter_name": "M", "account_ids": [acc(w)]},
+        )
+    ],
+    "GET /api/archive/retention/holds/{hold_id}": [
+        Case("GET", lambda w: f"/api/archive/retention/holds/{legal_hold(w)}", ARCHIVE_READERS)
+    ],
+    "POST /api/archive/retention/holds/{hold_id}/release": [
+        Case(
+            "POST",
+            lambda w: f"/api/archive/retention/holds/{legal_hold(w)}/release",
+            LEGAL_HOLDERS,
+            data=lambda w: {"reason": "closed"},
+        )
+    ],
+    "GET /api/archive/retention/disposal-runs": [
+        Case("GET", lambda w: "/api/archive/retention/disposal-runs", ARCHIVE_READERS)
+    ],
+    "GET /api/archive/retention/disposal-runs/{run_id}": [
+        Case(
+            "GET",
+            lambda w: f"/api/archive/retention/disposal-runs/{disposal_run(w)}",
+            ARCHIVE_READERS,
+        )
+    ],
+    "GET /api/archive/retention/disposal-preview": [
+        Case("GET", lambda w: "/api/archive/retention/disposal-preview", ARCHIVE_READERS)
+    ],
+    # --- Archive search ---
+    "GET /api/archive/search": [
+        Case("GET", lambda w: "/api/archive/search?q=t&account=" + str(acc(w)), ARCHIVE_READERS)
+    ],
+    "GET /api/archive/search/saved": [
+        Case("GET", lambda w: "/api/archive/search/saved", ARCHIVE_READERS)
+    ],
+    "POST /api/archive/search/saved": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/search/saved",
+            ARCHIVE_READERS,
+            data=lambda w: {"name": "mine", "q": "rates", "filters": {"kind": "post"}},
+        )
+    ],
+    "DELETE /api/archive/search/saved/{saved_id}": [
+        Case(
+            "DELETE",
+            lambda w: f"/api/archive/search/saved/{own_saved_search(w)}",
+            ARCHIVE_READERS,
+        )
+    ],
+    "POST /api/archive/export": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/export",
+            ARCHIVE_EXPORTERS,
+            data=lambda w: {"account_id": acc(w)},
+        )
+    ],
+    "GET /api/archive/export/{export_id}": [
+        Case("GET", lambda w: f"/api/archive/export/{finished_export(w)}", EXPORT_OWNER)
+    ],
+    "GET /api/archive/export/{export_id}/download": [
+        Case("GET", lambda w: f"/api/archive/export/{finished_export(w)}/download", EXPORT_OWNER)
     ],
 }
 

@@ -1,0 +1,190 @@
+"""The retention page: record classes (periods editable by compliance officers), legal holds
+with place and release forms, the last disposal runs and a dry-run preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from vetline.accounts.models import AccountKind, SocialAccount
+from vetline.archive import retention_actions as actions
+from vetline.archive import retention_selectors as selectors
+from vetline.core.errors import DomainError
+from vetline.core.forms import errors_as_text, form_error
+from vetline.identity.models import Person
+from vetline.identity.permissions import require
+from vetline.identity.roles import Perm
+
+
+def _user(request: HttpRequest) -> Person:
+    return request.user  # type: ignore[return-value]
+
+
+class RecordClassForm(forms.Form):
+    retention_days = forms.IntegerField(min_value=1, max_value=36500)
+    easily_accessible_days = forms.IntegerField(min_value=0, max_value=36500)
+    label = forms.CharField(max_length=120, required=False)
+
+
+class HoldForm(forms.Form):
+    matter_name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=SocialAccount.objects.order_by("network", "handle"), required=False
+    )
+    people = forms.ModelMultipleChoiceField(
+        queryset=Person.objects.filter(is_active=True).order_by("full_name"),
+        required=False,
+        help_text="Held through the personal-for-business accounts they own.",
+    )
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    query = forms.CharField(max_length=500, required=False, help_text="Text contains (any case)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", "The end of the date range is before its start.")
+        return data
+
+
+class ReleaseForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
+
+
+def _context(user: Person, **extra: Any) -> dict[str, Any]:
+    preview = actions.dispose_expired(now=timezone.now(), dry_run=True)
+    return {
+        "classes": selectors.record_classes(user),
+        "active_holds": selectors.holds(user, active=True),
+        "released_holds": selectors.holds(user, active=False)[:20],
+        "runs": selectors.disposal_runs(user)[:10],
+        "preview": preview,
+        "can_manage": user.can(Perm.LEGAL_HOLD),
+        "hold_form": extra.pop("hold_form", None) or HoldForm(),
+        "employee_kind": AccountKind.EMPLOYEE,
+        **extra,
+    }
+
+
+@login_required
+def retention_index(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    require(user, Perm.ARCHIVE_VIEW)
+    return render(request, "archive/retention/index.html", _context(user))
+
+
+@login_required
+@require_POST
+def record_class_edit(request: HttpRequest, code: str) -> HttpResponse:
+    user = _user(request)
+    record_class = selectors.get_record_class(user, code)
+    require(user, Perm.LEGAL_HOLD)
+    form = RecordClassForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.update_record_class(
+                actor=user,
+                record_class=record_class,
+                retention_days=form.cleaned_data["retention_days"],
+                easily_accessible_days=form.cleaned_data["easily_accessible_days"],
+                label=form.cleaned_data["label"],
+            )
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Retention of {record_class.code} updated.")
+            return redirect("archive:retention:index")
+    return render(
+        request,
+        "archive/retention/index.html",
+        _context(user, class_error=f"{record_class.code}: {errors_as_text(form)}"),
+        status=422,
+    )
+
+
+@login_required
+@require_POST
+def hold_place(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    require(user, Perm.LEGAL_HOLD)
+    form = HoldForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            hold = actions.place_legal_hold(
+                actor=user,
+                matter_name=data["matter_name"],
+                description=data["description"],
+                accounts=list(data["accounts"]),
+                people=list(data["people"]),
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+                query=data["query"],
+            )
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Legal hold “{hold.matter_name}” placed.")
+            return redirect("archive:retention:hold", hold.pk)
+    return render(
+        request, "archive/retention/index.html", _context(user, hold_form=form), status=422
+    )
+
+
+@login_required
+def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
+    user = _user(request)
+    hold = selectors.get_hold(user, hold_id)
+    return render(
+        request,
+        "archive/retention/hold.html",
+        {
+            "hold": hold,
+            "custodian_accounts": SocialAccount.objects.filter(
+                pk__in=selectors.hold_custodian_accounts(hold)
+            ).order_by("network", "handle"),
+            "held_records": selectors.held_record_count(hold),
+            "release_form": ReleaseForm(),
+            "can_manage": user.can(Perm.LEGAL_HOLD),
+        },
+    )
+
+
+@login_required
+@require_POST
+def hold_release(request: HttpRequest, hold_id: int) -> HttpResponse:
+    user = _user(request)
+    hold = selectors.get_hold(user, hold_id)
+    require(user, Perm.LEGAL_HOLD)
+    form = ReleaseForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.release_legal_hold(actor=user, hold=hold, reason=form.cleaned_data["reason"])
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"Legal hold “{hold.matter_name}” released.")
+            return redirect("archive:retention:hold", hold.pk)
+    return render(
+        request,
+        "archive/retention/hold.html",
+        {
+            "hold": hold,
+            "custodian_accounts": SocialAccount.objects.filter(
+                pk__in=selectors.hold_custodian_accounts(hold)
+            ).order_by("network", "handle"),
+            "held_records": selectors.held_record_count(hold),
+            "release_form": form,
+            "can_manage": True,
+        },
+        status=409 if hold.released_at is not None else 422,
+    )
