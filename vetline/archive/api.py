@@ -141,7 +141,12 @@ def list_records(request: HttpRequest, filters: Query[RecordQuery]) -> Any:
 
 @router.get("/records/{record_id}", response=RecordOut)
 def get_record(request: HttpRequest, record_id: int) -> ArchivedRecord:
-    return selectors.get_record(api_actor(request), record_id)
+    from vetline.archive.search_actions import audit_record_view
+
+    actor = api_actor(request)
+    record = selectors.get_record(actor, record_id)
+    audit_record_view(actor=actor, record=record)
+    return record
 
 
 @router.get("/records/{record_id}/proof", response=ProofOut, summary="RFC 6962 inclusion proof")
