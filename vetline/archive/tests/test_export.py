@@ -11,7 +11,6 @@ import io
 import json
 import subprocess
 import sys
-import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -380,52 +379,6 @@ def test_audit_events_of_a_cli_export(fixture_set: Any, tmp_path: Path) -> None:
     assert hashlib.sha256((result.path / "manifest.json").read_bytes()).hexdigest() == (
         result.manifest_sha256
     )
-
-
-@pytest.mark.django_db
-def test_export_streams_with_flat_memory(world: Any, ingest: Any, tmp_path: Path) -> None:
-    """Exporting 2,000 records peaks about as high as exporting 500 (one database chunk): the
-    passes stream, nothing builds a list of the records (which measured 2.3x the small peak)."""
-    from vetline.archive.export.package import CHUNK
-
-    n = 2000
-    for start in range(0, n, 1000):
-        ingest(
-            [
-                item(f"bulk-{i}", conversation_id=f"c{i % 7}", text=f"{i} " + "x" * 1000)
-                for i in range(start, start + 1000)
-            ],
-            screen=False,
-        )
-    small = _measure(tmp_path / "small", record_limit=CHUNK)
-    tracemalloc.start()
-    try:
-        result = _export(tmp_path, "big", account_id=world.corporate.pk)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert result.records == n
-    # four times the records must not cost more memory (materialising them would add ~4 MB)
-    assert peak < 1.8 * small, (peak, small)
-
-
-def _measure(out: Path, record_limit: int) -> int:
-    from vetline.archive.export.actions import export_to_directory
-    from vetline.archive.export.selection import RecordSelection
-    from vetline.archive.models import ArchivedRecord
-    from vetline.core.context import RequestContext, use_context
-
-    ids = list(ArchivedRecord.objects.order_by("id").values_list("id", flat=True)[:record_limit])
-    tracemalloc.start()
-    try:
-        with use_context(RequestContext(channel="test")):
-            export_to_directory(
-                actor=None, selection=RecordSelection(record_ids=tuple(ids)), out_dir=out
-            )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return peak
 
 
 @pytest.mark.django_db
