@@ -5,8 +5,8 @@ list, an account's page and the audit log. Every run checks that these pages (an
 at tablet width) do not overflow sideways. The PNGs are written to ``docs/img/`` only when
 ``VETLINE_UPDATE_SCREENSHOTS=1`` is set, so an ordinary test run leaves the tree clean:
 
-    VETLINE_ENV=test .venv/bin/python -m pytest vetline/core/tests/browser/test_screenshots.py \\
-        VETLINE_UPDATE_SCREENSHOTS=1
+    VETLINE_UPDATE_SCREENSHOTS=1 VETLINE_ENV=test .venv/bin/python -m pytest \\
+        vetline/core/tests/browser/test_screenshots.py
 """
 
 from __future__ import annotations
