@@ -15,7 +15,7 @@ from vetline.accounts.models import (
     SocialAccount,
 )
 from vetline.core.errors import NotFound, ValidationFailed
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 from vetline.core.pagination import BoundedPagination
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
@@ -51,7 +51,7 @@ class AccountIn(Schema):
     network: Network
     handle: str = Field(..., min_length=1, max_length=200)
     kind: AccountKind
-    owner_id: int
+    owner_id: DbId
     display_name: str = Field("", max_length=200)
     business_unit: str = Field("", max_length=120)
     publisher_cap: int | None = Field(None, ge=1, le=1000)
@@ -60,7 +60,7 @@ class AccountIn(Schema):
 class AccountPatch(Schema):
     display_name: str | None = Field(None, max_length=200)
     business_unit: str | None = Field(None, max_length=120)
-    owner_id: int | None = None
+    owner_id: DbId | None = None
     publisher_cap: int | None = Field(None, ge=1, le=1000)
     use_default_cap: bool = False
     is_active: bool | None = None
@@ -79,7 +79,7 @@ class AssignmentOut(Schema):
 
 
 class AssignmentIn(Schema):
-    person_id: int
+    person_id: DbId
     capability: Capability
 
 
@@ -117,11 +117,11 @@ class OrgSettingsIn(Schema):
     default_publisher_cap: int = Field(..., ge=1, le=1000)
 
 
-def _account(request: HttpRequest, account_id: int) -> SocialAccount:
+def _account(request: HttpRequest, account_id: DbId) -> SocialAccount:
     return selectors.get_visible_account(api_actor(request), account_id)
 
 
-def _person(person_id: int, field: str) -> Person:
+def _person(person_id: DbId, field: str) -> Person:
     person = Person.objects.filter(pk=person_id).first()
     if person is None:
         raise ValidationFailed("No such person.", field=field)
@@ -174,12 +174,12 @@ def put_org_settings(request: HttpRequest, payload: OrgSettingsIn) -> OrgSetting
 
 
 @router.get("/{account_id}", response=AccountOut)
-def get_account(request: HttpRequest, account_id: int) -> SocialAccount:
+def get_account(request: HttpRequest, account_id: DbId) -> SocialAccount:
     return _account(request, account_id)
 
 
 @router.patch("/{account_id}", response=AccountOut)
-def update_account(request: HttpRequest, account_id: int, payload: AccountPatch) -> SocialAccount:
+def update_account(request: HttpRequest, account_id: DbId, payload: AccountPatch) -> SocialAccount:
     account = _account(request, account_id)
     actor = api_actor(request)
     require(actor, Perm.ACCOUNTS_MANAGE)
@@ -198,13 +198,13 @@ def update_account(request: HttpRequest, account_id: int, payload: AccountPatch)
 
 
 @router.get("/{account_id}/assignments", response=list[AssignmentOut])
-def list_assignments(request: HttpRequest, account_id: int) -> object:
+def list_assignments(request: HttpRequest, account_id: DbId) -> object:
     return _account(request, account_id).assignments.select_related("person")
 
 
 @router.post("/{account_id}/assignments", response={201: AssignmentOut})
 def add_assignment(
-    request: HttpRequest, account_id: int, payload: AssignmentIn
+    request: HttpRequest, account_id: DbId, payload: AssignmentIn
 ) -> Status[Assignment]:
     account = _account(request, account_id)
     actor = api_actor(request)
@@ -219,7 +219,7 @@ def add_assignment(
 
 
 @router.delete("/{account_id}/assignments/{assignment_id}", response={204: None})
-def remove_assignment(request: HttpRequest, account_id: int, assignment_id: int) -> Status[None]:
+def remove_assignment(request: HttpRequest, account_id: DbId, assignment_id: DbId) -> Status[None]:
     account = _account(request, account_id)
     require(api_actor(request), Perm.ACCOUNTS_MANAGE)
     assignment = account.assignments.filter(pk=assignment_id).select_related("person").first()
@@ -230,7 +230,7 @@ def remove_assignment(request: HttpRequest, account_id: int, assignment_id: int)
 
 
 @router.get("/{account_id}/credentials", response=list[CredentialOut], tags=["credentials"])
-def list_credentials(request: HttpRequest, account_id: int) -> object:
+def list_credentials(request: HttpRequest, account_id: DbId) -> object:
     account = _account(request, account_id)
     require(api_actor(request), Perm.CREDENTIALS_MANAGE)
     return account.credentials.select_related("set_by")
@@ -238,7 +238,7 @@ def list_credentials(request: HttpRequest, account_id: int) -> object:
 
 @router.post("/{account_id}/credentials", response={201: CredentialOut}, tags=["credentials"])
 def set_credential(
-    request: HttpRequest, account_id: int, payload: CredentialIn
+    request: HttpRequest, account_id: DbId, payload: CredentialIn
 ) -> Status[Credential]:
     account = _account(request, account_id)
     credential = actions.set_credential(
@@ -254,7 +254,7 @@ def set_credential(
 @router.delete(
     "/{account_id}/credentials/{credential_id}", response={204: None}, tags=["credentials"]
 )
-def revoke_credential(request: HttpRequest, account_id: int, credential_id: int) -> Status[None]:
+def revoke_credential(request: HttpRequest, account_id: DbId, credential_id: DbId) -> Status[None]:
     account = _account(request, account_id)
     require(api_actor(request), Perm.CREDENTIALS_MANAGE)
     credential = account.credentials.filter(pk=credential_id).first()

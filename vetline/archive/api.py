@@ -1,7 +1,7 @@
 """The archive's REST API: ingest, records, inclusion proofs, quarantine, tree heads."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -11,7 +11,7 @@ from vetline.archive import actions, log, selectors
 from vetline.archive.actions import MAX_BATCH
 from vetline.archive.models import ArchivedRecord, TreeHead
 from vetline.core.errors import NotFound
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 from vetline.core.pagination import BoundedPagination
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -20,7 +20,7 @@ router = Router(tags=["archive"])
 
 
 class IngestIn(Schema):
-    account_id: int = Field(..., ge=1, le=2**63 - 1)
+    account_id: DbId
     source: str = Field("api", max_length=100)
     # Items are validated one by one by the ingest path (bad ones are quarantined with a
     # reason), so the schema takes any JSON objects.
@@ -101,9 +101,7 @@ class QuarantineOut(Schema):
 
 
 class ReprocessIn(Schema):
-    item_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
-        ..., min_length=1, max_length=MAX_BATCH
-    )
+    item_ids: list[DbId] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 
 class TreeHeadOut(Schema):
@@ -116,7 +114,7 @@ class TreeHeadOut(Schema):
 
 
 class RecordQuery(Schema):
-    account_id: int | None = None
+    account_id: DbId | None = None
 
 
 @router.post("/ingest", response=IngestOut, summary="Archive a batch of captured items")
@@ -140,7 +138,7 @@ def list_records(request: HttpRequest, filters: Query[RecordQuery]) -> Any:
 
 
 @router.get("/records/{record_id}", response=RecordOut)
-def get_record(request: HttpRequest, record_id: int) -> ArchivedRecord:
+def get_record(request: HttpRequest, record_id: DbId) -> ArchivedRecord:
     from vetline.archive.search_actions import audit_record_view
 
     actor = api_actor(request)
@@ -150,7 +148,7 @@ def get_record(request: HttpRequest, record_id: int) -> ArchivedRecord:
 
 
 @router.get("/records/{record_id}/proof", response=ProofOut, summary="RFC 6962 inclusion proof")
-def record_proof(request: HttpRequest, record_id: int) -> dict[str, Any]:
+def record_proof(request: HttpRequest, record_id: DbId) -> dict[str, Any]:
     record = selectors.get_record(api_actor(request), record_id)
     return selectors.inclusion_proof(record).as_dict()
 
@@ -184,7 +182,7 @@ class ConsistencyOut(Schema):
 
 
 @router.get("/consistency", response=ConsistencyOut, summary="RFC 6962 consistency proof")
-def consistency(request: HttpRequest, old_size: int, new_size: int) -> dict[str, Any]:
+def consistency(request: HttpRequest, old_size: DbId, new_size: DbId) -> dict[str, Any]:
     from vetline.archive.integrity.merkle import MerkleError
     from vetline.core.errors import ValidationFailed
 

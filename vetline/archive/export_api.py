@@ -10,17 +10,17 @@ from ninja import Field, Router, Schema, Status
 
 from vetline.archive.export import actions
 from vetline.archive.export.selection import MAX_EXPLICIT_IDS, RecordSelection
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 
 export_router = Router(tags=["archive export"])
 
 
 class ExportIn(Schema):
-    account_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    account_id: DbId | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
     conversation_id: str | None = Field(None, max_length=300)
-    record_ids: list[int] = Field(default_factory=list, max_length=MAX_EXPLICIT_IDS)
+    record_ids: list[DbId] = Field(default_factory=list, max_length=MAX_EXPLICIT_IDS)
 
 
 class ExportOut(Schema):

@@ -296,5 +296,7 @@ class VerificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.started_at:%Y-%m-%d %H:%M} {'ok' if self.ok else 'FAILED'}"
+
+
 from vetline.archive.models_retention import *  # noqa: E402,F403
 from vetline.archive.models_search import *  # noqa: E402,F403

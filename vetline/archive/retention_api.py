@@ -4,7 +4,7 @@ dry-run preview. Mounted at ``/api/archive/retention``."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
@@ -15,7 +15,7 @@ from vetline.accounts.models import SocialAccount
 from vetline.archive import retention_actions as actions
 from vetline.archive import retention_selectors as selectors
 from vetline.core.errors import ValidationFailed
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 from vetline.core.pagination import BoundedPagination
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
@@ -23,7 +23,7 @@ from vetline.identity.roles import Perm
 
 router = Router(tags=["archive retention"])
 
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Id = DbId
 
 
 class RecordClassOut(Schema):
@@ -161,13 +161,13 @@ def place_hold(request: HttpRequest, body: HoldIn) -> Any:
 
 
 @router.get("/holds/{hold_id}", response=HoldDetailOut)
-def get_hold(request: HttpRequest, hold_id: int) -> Any:
+def get_hold(request: HttpRequest, hold_id: DbId) -> Any:
     hold = selectors.get_hold(api_actor(request), hold_id)
     return {**selectors.hold_as_dict(hold), "held_records": selectors.held_record_count(hold)}
 
 
 @router.post("/holds/{hold_id}/release", response=HoldOut, summary="Release a legal hold")
-def release_hold(request: HttpRequest, hold_id: int, body: ReleaseIn) -> Any:
+def release_hold(request: HttpRequest, hold_id: DbId, body: ReleaseIn) -> Any:
     actor = require(api_actor(request), Perm.LEGAL_HOLD)
     hold = selectors.get_hold(actor, hold_id)
     hold = actions.release_legal_hold(actor=actor, hold=hold, reason=body.reason)
@@ -181,7 +181,7 @@ def list_disposal_runs(request: HttpRequest) -> Any:
 
 
 @router.get("/disposal-runs/{run_id}", response=DisposalRunDetailOut)
-def get_disposal_run(request: HttpRequest, run_id: int) -> Any:
+def get_disposal_run(request: HttpRequest, run_id: DbId) -> Any:
     return selectors.get_disposal_run(api_actor(request), run_id)
 
 

@@ -32,8 +32,10 @@ MAX_HIGHLIGHT_CHARS: Final = 20_000  # a snippet looks for its match this far in
 # Letters and digits, in any script; everything else (including "_") separates words, as the
 # FTS5 unicode61 tokenizer and the PostgreSQL index expression (see search_backends) do.
 WORD_RE: Final = re.compile(r"[^\W_]+")
-_TOKEN_RE: Final = re.compile(r'\s*(?:(?P<lp>\()|(?P<rp>\))|"(?P<phrase>[^"]*)"(?P<pstar>\*)?|'
-                              r'(?P<quote>")|(?P<bare>[^\s()"]+))')
+_TOKEN_RE: Final = re.compile(
+    r'\s*(?:(?P<lp>\()|(?P<rp>\))|"(?P<phrase>[^"]*)"(?P<pstar>\*)?|'
+    r'(?P<quote>")|(?P<bare>[^\s()"]+))'
+)
 OPERATORS: Final = frozenset({"AND", "OR", "NOT"})
 
 
@@ -319,8 +321,7 @@ def highlight(text: str, node: Node | None, *, width: int = 240) -> list[tuple[s
         n = len(seq)
         for i in range(len(words) - n + 1):
             if all(
-                _word_matches(words[i + k][2], seq[k], leaf.prefix and k == n - 1)
-                for k in range(n)
+                _word_matches(words[i + k][2], seq[k], leaf.prefix and k == n - 1) for k in range(n)
             ):
                 marked.append((words[i][0], words[i + n - 1][1]))
     marked.sort()

@@ -176,9 +176,7 @@ def view_conversation(
     qs = ArchivedRecord.objects.filter(account_id=account_id, conversation_id=conversation_id)
     if thread_id:
         qs = qs.filter(thread_id=thread_id)
-    rows = list(
-        qs.select_related("account").defer("raw_payload").order_by("id")[:MAX_CONVERSATION]
-    )
+    rows = list(qs.select_related("account").defer("raw_payload").order_by("id")[:MAX_CONVERSATION])
     if not rows:
         raise NotFound("No such conversation.")
     items: dict[tuple[str, str], ConversationItem] = {}
@@ -218,9 +216,7 @@ def saved_searches(person: Person) -> list[SavedSearch]:
     return list(SavedSearch.objects.filter(owner=person).order_by("name", "id"))
 
 
-def save_search(
-    *, actor: Person, name: str, query: str, filters: Mapping[str, Any]
-) -> SavedSearch:
+def save_search(*, actor: Person, name: str, query: str, filters: Mapping[str, Any]) -> SavedSearch:
     """Save a search under a name for ``actor`` (audited ``archive.search.save``). The query and
     filters are validated now, so a saved search always runs."""
     require(actor, Perm.ARCHIVE_VIEW)

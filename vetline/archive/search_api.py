@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
@@ -13,14 +13,14 @@ from vetline.archive.models_search import SavedSearch
 from vetline.archive.search import QueryError, highlight
 from vetline.archive.search_backends import DEFAULT_PAGE, MAX_PAGE
 from vetline.core.errors import ValidationFailed
-from vetline.core.http import api_actor
+from vetline.core.http import MAX_DB_ID, DbId, api_actor
 
 router = Router(tags=["archive search"])
 
 
 class SearchQuery(Schema):
-    q: str = Field("", max_length=500, description="Query: words, \"phrases\", AND/OR/NOT, pre*")
-    account: int | None = Field(None, ge=1, le=2**63 - 1)
+    q: str = Field("", max_length=500, description='Query: words, "phrases", AND/OR/NOT, pre*')
+    account: DbId | None = None
     network: str = Field("", max_length=20)
     kind: str = Field("", max_length=20)
     direction: str = Field("", max_length=10)
@@ -56,10 +56,13 @@ class SearchOut(Schema):
     next: str | None
 
 
+FilterInt = Annotated[int, Field(ge=-MAX_DB_ID, le=MAX_DB_ID)]
+
+
 class SavedSearchIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     q: str = Field("", max_length=500)
-    filters: dict[str, str | int | bool] = Field(default_factory=dict, max_length=20)
+    filters: dict[str, str | FilterInt | bool] = Field(default_factory=dict, max_length=20)
 
 
 class SavedSearchOut(Schema):
@@ -121,6 +124,6 @@ def create_saved(request: HttpRequest, body: SavedSearchIn) -> Status[SavedSearc
 
 
 @router.delete("/saved/{saved_id}", response={204: None}, summary="Delete a saved search")
-def delete_saved(request: HttpRequest, saved_id: int) -> Status[None]:
+def delete_saved(request: HttpRequest, saved_id: DbId) -> Status[None]:
     search_actions.delete_saved_search(actor=api_actor(request), saved_id=saved_id)
     return Status(204, None)

@@ -163,15 +163,12 @@ def search_queryset(node: Node | None, filters: SearchFilters) -> QuerySet[Archi
     return qs.order_by("-captured_at", "-id")
 
 
-def page(
-    qs: QuerySet[ArchivedRecord], *, after: Cursor | None, limit: int = DEFAULT_PAGE
-) -> Page:
+def page(qs: QuerySet[ArchivedRecord], *, after: Cursor | None, limit: int = DEFAULT_PAGE) -> Page:
     """One keyset page of ``qs`` (ordered by -captured_at, -id) after ``after``."""
     limit = max(1, min(limit, MAX_PAGE))
     if after is not None:
         qs = qs.filter(
-            Q(captured_at__lt=after.captured_at)
-            | Q(captured_at=after.captured_at, id__lt=after.id)
+            Q(captured_at__lt=after.captured_at) | Q(captured_at=after.captured_at, id__lt=after.id)
         )
     rows = list(qs[: limit + 1])
     more = len(rows) > limit

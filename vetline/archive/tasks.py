@@ -32,5 +32,7 @@ def verify_archive_job() -> bool:
         run, _ = run_verification(trigger="job")
     logger.info("archive.verify.done", extra={"ok": run.ok, "run": run.pk})
     return run.ok
+
+
 from vetline.archive.export.tasks import run_export_task  # noqa: E402,F401
 from vetline.archive.retention_tasks import dispose_expired_job  # noqa: E402,F401

@@ -6,7 +6,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from vetline.core.errors import NotFound
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 from vetline.core.pagination import BoundedPagination
 from vetline.identity import actions
 from vetline.identity.models import ApiToken, Person, TokenScope
@@ -86,7 +86,7 @@ class IssuedTokenOut(TokenOut):
     token: str = Field(..., description="Shown once. Store it now; Vetline keeps only a hash.")
 
 
-def _person(request: HttpRequest, person_id: int) -> Person:
+def _person(request: HttpRequest, person_id: DbId) -> Person:
     require(api_actor(request), Perm.PEOPLE_VIEW)
     return get_object_or_404(Person, pk=person_id)
 
@@ -113,39 +113,39 @@ def create_person(request: HttpRequest, payload: PersonIn) -> Status[Person]:
 
 
 @router.get("/people/{person_id}", response=PersonOut)
-def get_person(request: HttpRequest, person_id: int) -> Person:
+def get_person(request: HttpRequest, person_id: DbId) -> Person:
     return _person(request, person_id)
 
 
 @router.post("/people/{person_id}/roles", response={201: PersonOut})
-def grant_role(request: HttpRequest, person_id: int, payload: RoleIn) -> Status[Person]:
+def grant_role(request: HttpRequest, person_id: DbId, payload: RoleIn) -> Status[Person]:
     person = _person(request, person_id)
     actions.grant_role(actor=api_actor(request), person=person, role=payload.role)
     return Status(201, person)
 
 
 @router.delete("/people/{person_id}/roles/{role}", response={204: None})
-def revoke_role(request: HttpRequest, person_id: int, role: Role) -> Status[None]:
+def revoke_role(request: HttpRequest, person_id: DbId, role: Role) -> Status[None]:
     person = _person(request, person_id)
     actions.revoke_role(actor=api_actor(request), person=person, role=role)
     return Status(204, None)
 
 
 @router.post("/people/{person_id}/offboard", response=OffboardOut)
-def offboard(request: HttpRequest, person_id: int, payload: OffboardIn) -> object:
+def offboard(request: HttpRequest, person_id: DbId, payload: OffboardIn) -> object:
     person = _person(request, person_id)
     return actions.offboard_person(actor=api_actor(request), person=person, reason=payload.reason)
 
 
 @router.post("/people/{person_id}/unlock", response=PersonOut)
-def unlock(request: HttpRequest, person_id: int) -> Person:
+def unlock(request: HttpRequest, person_id: DbId) -> Person:
     person = _person(request, person_id)
     actions.unlock_person(actor=api_actor(request), person=person)
     return person
 
 
 @router.post("/people/{person_id}/signout", response={204: None})
-def sign_out_everywhere(request: HttpRequest, person_id: int) -> Status[None]:
+def sign_out_everywhere(request: HttpRequest, person_id: DbId) -> Status[None]:
     """End every web session of the person (their API tokens are revoked separately)."""
     person = _person(request, person_id)
     actions.sign_out_everywhere(actor=api_actor(request), person=person)
@@ -166,7 +166,7 @@ def create_token(request: HttpRequest, payload: TokenIn) -> Status[dict[str, obj
 
 
 @router.delete("/tokens/{token_id}", response={204: None}, tags=["tokens"])
-def revoke_token(request: HttpRequest, token_id: int) -> Status[None]:
+def revoke_token(request: HttpRequest, token_id: DbId) -> Status[None]:
     token = ApiToken.objects.filter(pk=token_id, person=api_actor(request)).first()
     if token is None:
         raise NotFound("No such token.")

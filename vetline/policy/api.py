@@ -4,7 +4,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
-from vetline.core.http import api_actor
+from vetline.core.http import DbId, api_actor
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
 from vetline.policy import actions, selectors
@@ -72,7 +72,7 @@ class VersionOut(Schema):
 class VersionIn(Schema):
     spec_yaml: str = Field(..., max_length=actions.MAX_YAML_CHARS)
     note: str = Field(..., min_length=1, max_length=500)
-    based_on: int | None = Field(None, ge=1)
+    based_on: DbId | None = None
 
 
 class PolicyIn(Schema):
@@ -138,7 +138,7 @@ def save_version(request: HttpRequest, name: str, payload: VersionIn) -> Status[
     response={200: None},
     summary="Export one version as YAML",
 )
-def export_version(request: HttpRequest, name: str, number: int) -> HttpResponse:
+def export_version(request: HttpRequest, name: str, number: DbId) -> HttpResponse:
     _viewer(request)
     from vetline.policy.views import yaml_download
 

@@ -77,8 +77,12 @@ def test_compilers_quote_every_word() -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.text(max_size=120) | st.lists(st.sampled_from(['"', "(", ")", "*", " ", "AND", "OR",
-                                                          "NOT", "ab", "-", "é"])).map("".join))
+@given(
+    st.text(max_size=120)
+    | st.lists(st.sampled_from(['"', "(", ")", "*", " ", "AND", "OR", "NOT", "ab", "-", "é"])).map(
+        "".join
+    )
+)
 def test_any_string_gives_a_query_or_a_clear_error(query: str) -> None:
     try:
         node = parse(query)
@@ -197,8 +201,13 @@ def test_filters(ingest: Callable[..., Any], world: Any) -> None:
     assert _ids("rates", flagged="1") == {"b"}
     assert _ids("rates", verdict="pass") == {"a"}
     assert _ids("rates", verdict="warn") == set()
-    for bad in ({"kind": "tweet"}, {"since": "yesterday"}, {"account": "x"},
-                {"since": "2025-03-03", "until": "2025-03-01"}, {"verdict": "meh"}):
+    for bad in (
+        {"kind": "tweet"},
+        {"since": "yesterday"},
+        {"account": "x"},
+        {"since": "2025-03-03", "until": "2025-03-01"},
+        {"verdict": "meh"},
+    ):
         with pytest.raises(QueryError):
             _ids("", **bad)
 
@@ -263,8 +272,15 @@ def test_keyset_pages_cover_every_match_once(
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "qs",
-    ['q="unclosed', "q=NOT+x", "after=garbage!", "after=bm90LWEtY3Vyc29y", "kind=tweet",
-     "since=2025-13-45", "limit=100000"],
+    [
+        'q="unclosed',
+        "q=NOT+x",
+        "after=garbage!",
+        "after=bm90LWEtY3Vyc29y",
+        "kind=tweet",
+        "since=2025-13-45",
+        "limit=100000",
+    ],
 )
 def test_bad_input_is_a_422(world: Any, api: Any, qs: str) -> None:
     r = api(world.people[Role.AUDITOR])("GET", f"/api/archive/search?{qs}")
@@ -333,8 +349,11 @@ def test_saved_searches_are_per_person_and_audited(world: Any, api: Any) -> None
     officer = api(world.people[Role.COMPLIANCE_OFFICER])
     auditor = api(world.people[Role.AUDITOR])
     start = last_audit_id()
-    r = officer("POST", "/api/archive/search/saved",
-                json={"name": "risky", "q": "guarant*", "filters": {"kind": "post"}})
+    r = officer(
+        "POST",
+        "/api/archive/search/saved",
+        json={"name": "risky", "q": "guarant*", "filters": {"kind": "post"}},
+    )
     assert r.status_code == 201, r.content
     saved_id = r.json()["id"]
     assert r.json()["filters"] == {"kind": "post"}
@@ -391,9 +410,13 @@ def test_conversation_shows_every_version_and_deletions(
 ) -> None:
     from vetline.audit.models import AuditEvent
 
-    ingest([item("m1", text="first <b>message</b>", conversation_id="conv-1"),
+    ingest(
+        [
+            item("m1", text="first <b>message</b>", conversation_id="conv-1"),
             item("m2", text="second message", conversation_id="conv-1"),
-            item("m3", text="elsewhere", conversation_id="conv-2")])
+            item("m3", text="elsewhere", conversation_id="conv-2"),
+        ]
+    )
     ingest([item("m1", kind="edit", text="first message, edited", conversation_id="conv-1")])
     ingest([item("m2", kind="deletion", text="", conversation_id="conv-1")])
     client = login(world.people[Role.COMPLIANCE_OFFICER])
