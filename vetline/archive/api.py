@@ -11,7 +11,7 @@ from vetline.archive import actions, log, selectors
 from vetline.archive.actions import MAX_BATCH
 from vetline.archive.models import ArchivedRecord, TreeHead
 from vetline.core.errors import NotFound
-from vetline.core.http import DbId, api_actor
+from vetline.core.http import DbCount, DbId, api_actor
 from vetline.core.pagination import BoundedPagination
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -182,7 +182,7 @@ class ConsistencyOut(Schema):
 
 
 @router.get("/consistency", response=ConsistencyOut, summary="RFC 6962 consistency proof")
-def consistency(request: HttpRequest, old_size: DbId, new_size: DbId) -> dict[str, Any]:
+def consistency(request: HttpRequest, old_size: DbCount, new_size: DbCount) -> dict[str, Any]:
     from vetline.archive.integrity.merkle import MerkleError
     from vetline.core.errors import ValidationFailed
 
