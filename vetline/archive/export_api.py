@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import FileResponse, HttpRequest
 from ninja import Field, Router, Schema, Status
 
 from vetline.archive.export import actions
-from vetline.archive.export.selection import MAX_EXPLICIT_IDS, RecordSelection
-from vetline.core.http import DbId, api_actor
+from vetline.archive.export.selection import (
+    MAX_EXPLICIT_IDS,
+    MAX_QUERY_CHARS,
+    selection_from_input,
+)
+from vetline.core.http import MAX_DB_ID, DbId, api_actor
 
 export_router = Router(tags=["archive export"])
 
 
+SearchFilterValue = str | Annotated[int, Field(ge=-MAX_DB_ID, le=MAX_DB_ID)] | bool
+
+
 class ExportIn(Schema):
+    """Exactly one of: a legal hold (``hold_id``); a search (``query`` and/or
+    ``search_filters``, as on the search page); records by account, dates, conversation or
+    ids."""
+
+    hold_id: DbId | None = None
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARS)
+    search_filters: dict[str, SearchFilterValue] = Field(default_factory=dict, max_length=20)
     account_id: DbId | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
@@ -61,7 +75,7 @@ def _out(job: actions.ExportJob) -> dict[str, Any]:
 
 @export_router.post("", response={202: ExportOut}, summary="Start an export package")
 def start(request: HttpRequest, body: ExportIn) -> Status[dict[str, Any]]:
-    selection = RecordSelection.from_dict(body.dict())
+    selection = selection_from_input(body.dict())
     job = actions.start_export(actor=api_actor(request), selection=selection)
     return Status(202, _out(job))
 

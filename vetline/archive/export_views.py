@@ -12,15 +12,44 @@ from django.views.decorators.http import require_http_methods
 
 from vetline.accounts.models import SocialAccount
 from vetline.archive.export import actions
-from vetline.archive.export.selection import RecordSelection
+from vetline.archive.export.selection import MAX_QUERY_CHARS, Selection, selection_from_input
+from vetline.archive.models_retention import LegalHold
 from vetline.core.errors import DomainError
 from vetline.core.forms import form_error
+from vetline.core.http import MAX_DB_ID
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
 
+#: The search page's filter parameters, carried to the export form when exporting a search.
+SEARCH_FILTER_KEYS = (
+    "account",
+    "network",
+    "kind",
+    "direction",
+    "since",
+    "until",
+    "verdict",
+    "flagged",
+    "handle",
+    "on_hold",
+)
+
 
 class ExportForm(forms.Form):
+    hold = forms.ModelChoiceField(
+        queryset=LegalHold.objects.order_by("-placed_at"),
+        required=False,
+        label="Legal hold",
+        help_text="Every record the hold covers (released holds included).",
+    )
+    query = forms.CharField(
+        required=False,
+        max_length=MAX_QUERY_CHARS,
+        label="Search query",
+        help_text="Everything this archive search finds, as on the search page.",
+    )
+    search_filters = forms.JSONField(required=False, widget=forms.HiddenInput)
     account = forms.ModelChoiceField(
         queryset=SocialAccount.objects.order_by("network", "handle"), required=False
     )
@@ -41,15 +70,28 @@ class ExportForm(forms.Form):
     def clean_record_ids(self) -> list[int]:
         raw = self.cleaned_data.get("record_ids") or ""
         try:
-            return [int(p) for p in raw.replace(",", " ").split()]
+            ids = [int(p) for p in raw.replace(",", " ").split()]
         except ValueError as exc:
             raise forms.ValidationError("Record ids are whole numbers.") from exc
+        if any(not 0 < i <= MAX_DB_ID for i in ids):
+            raise forms.ValidationError("That is not a record id.")
+        return ids
 
-    def selection(self) -> RecordSelection:
+    def clean_search_filters(self) -> dict[str, Any]:
+        value = self.cleaned_data.get("search_filters") or {}
+        if not isinstance(value, dict) or set(value) - set(SEARCH_FILTER_KEYS):
+            raise forms.ValidationError("Those are not search filters.")
+        return value
+
+    def selection(self) -> Selection:
         data: dict[str, Any] = self.cleaned_data
         account = data.get("account")
-        return RecordSelection.from_dict(
+        hold = data.get("hold")
+        return selection_from_input(
             {
+                "hold_id": hold.pk if hold else None,
+                "query": data.get("query"),
+                "search_filters": data.get("search_filters") or {},
                 "account_id": account.pk if account else None,
                 "date_from": data.get("date_from"),
                 "date_to": data.get("date_to"),
@@ -59,12 +101,26 @@ class ExportForm(forms.Form):
         )
 
 
+def _initial(request: HttpRequest) -> dict[str, Any]:
+    """Pre-fill from a link: ``?hold=ID`` from a legal hold, or the search page's parameters."""
+    initial: dict[str, Any] = {}
+    hold = request.GET.get("hold", "")
+    if hold.isdigit() and 0 < int(hold) <= MAX_DB_ID:
+        initial["hold"] = int(hold)
+    if request.GET.get("q"):
+        initial["query"] = request.GET["q"][:MAX_QUERY_CHARS]
+    filters = {k: request.GET[k][:300] for k in SEARCH_FILTER_KEYS if request.GET.get(k)}
+    if filters:
+        initial["search_filters"] = filters
+    return initial
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def export_new(request: HttpRequest) -> HttpResponse:
     user: Person = request.user  # type: ignore[assignment]
     require(user, Perm.ARCHIVE_EXPORT)
-    form = ExportForm(request.POST or None)
+    form = ExportForm(request.POST or None, initial=_initial(request))
     if request.method == "POST" and form.is_valid():
         try:
             job = actions.start_export(actor=user, selection=form.selection())
@@ -74,7 +130,10 @@ def export_new(request: HttpRequest) -> HttpResponse:
             form_error(form, exc)
         else:
             return redirect("archive:export_detail", export_id=job.id)
-    return render(request, "archive/export/new.html", {"form": form})
+    filters = form["search_filters"].value() if request.method == "POST" else None
+    if not isinstance(filters, dict):
+        filters = form.initial.get("search_filters") or {}
+    return render(request, "archive/export/new.html", {"form": form, "search_filters": filters})
 
 
 @login_required

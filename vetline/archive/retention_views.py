@@ -155,6 +155,7 @@ def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
             "held_records": selectors.held_record_count(hold),
             "release_form": ReleaseForm(),
             "can_manage": user.can(Perm.LEGAL_HOLD),
+            "can_export": user.can(Perm.ARCHIVE_EXPORT),
         },
     )
 

@@ -16,8 +16,10 @@ from django.db.models import Q, QuerySet
 
 from vetline.archive.models import ArchivedRecord
 from vetline.core.errors import ValidationFailed
+from vetline.core.http import MAX_DB_ID
 
 MAX_EXPLICIT_IDS = 10_000
+MAX_QUERY_CHARS = 500
 
 
 class Selection(Protocol):
@@ -74,6 +76,9 @@ class RecordSelection:
             raise ValidationFailed(
                 f"At most {MAX_EXPLICIT_IDS} explicit record ids.", field="record_ids"
             )
+        ids = (self.account_id,) if self.account_id is not None else ()
+        if any(not 0 < i <= MAX_DB_ID for i in (*ids, *self.record_ids)):
+            raise ValidationFailed("That is not a record or account id.", field="record_ids")
 
     def queryset(self) -> QuerySet[ArchivedRecord]:
         qs = ArchivedRecord.objects.all()
@@ -125,8 +130,96 @@ class RecordSelection:
         )
 
 
+@dataclass(frozen=True)
+class SearchSelection:
+    """The records an archive search finds: the query language and filters of the search page
+    (see ``vetline.archive.search``), all results rather than one page."""
+
+    query: str = ""
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "search"
+
+    def __post_init__(self) -> None:
+        from vetline.archive.search import QueryError, parse
+        from vetline.archive.search_actions import parse_filters
+
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise ValidationFailed(
+                f"A query is at most {MAX_QUERY_CHARS} characters.", field="query"
+            )
+        try:
+            node = parse(self.query)
+            filters = parse_filters(self.filters)
+        except QueryError as exc:
+            raise ValidationFailed(str(exc), field="query") from exc
+        if node is None and not filters.as_dict():
+            raise ValidationFailed(
+                "A search export needs a query or a filter: the whole archive is not a search.",
+                field="query",
+            )
+
+    def queryset(self) -> QuerySet[ArchivedRecord]:
+        from vetline.archive.search import parse
+        from vetline.archive.search_actions import parse_filters
+        from vetline.archive.search_backends import search_queryset
+
+        found = search_queryset(parse(self.query), parse_filters(self.filters))
+        return ArchivedRecord.objects.filter(pk__in=found.order_by().values("pk"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "query": self.query, "filters": dict(self.filters)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSelection:
+        filters = data.get("filters") or {}
+        if not isinstance(filters, Mapping):
+            raise ValidationFailed(
+                "Search filters are a mapping of name to value.", field="filters"
+            )
+        return cls(query=str(data.get("query") or ""), filters=dict(filters))
+
+
+@dataclass(frozen=True)
+class HoldSelection:
+    """Every record a legal hold covers (its custodians, date range and query), whether or not
+    the hold is still active: a released hold's matter may still be produced."""
+
+    hold_id: int
+    kind: str = "hold"
+
+    def __post_init__(self) -> None:
+        from vetline.archive.models_retention import LegalHold
+
+        if (
+            not 0 < self.hold_id <= MAX_DB_ID
+            or not LegalHold.objects.filter(pk=self.hold_id).exists()
+        ):
+            raise ValidationFailed("There is no such legal hold.", field="hold_id")
+
+    def queryset(self) -> QuerySet[ArchivedRecord]:
+        from vetline.archive.models_retention import LegalHold
+        from vetline.archive.retention_selectors import records_under_hold
+
+        return records_under_hold(
+            ArchivedRecord.objects.all(), holds=LegalHold.objects.filter(pk=self.hold_id)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "hold_id": self.hold_id}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HoldSelection:
+        try:
+            hold_id = int(data.get("hold_id") or 0)
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed("A legal hold id is a number.", field="hold_id") from exc
+        return cls(hold_id=hold_id)
+
+
 _KINDS: dict[str, Callable[[Mapping[str, Any]], Selection]] = {
     "records": RecordSelection.from_dict,
+    "search": SearchSelection.from_dict,
+    "hold": HoldSelection.from_dict,
 }
 
 
@@ -141,3 +234,32 @@ def selection_from_dict(data: Mapping[str, Any]) -> Selection:
     if factory is None:
         raise ValidationFailed(f"Unknown selection kind {kind!r}.", field="kind")
     return factory(data)
+
+
+def selection_from_input(data: Mapping[str, Any]) -> Selection:
+    """The selection a form, the API or the CLI asked for: a legal hold (``hold_id``), a search
+    (``query`` / ``search_filters``) or records (account, dates, conversation, ids). Asking for
+    two kinds at once is an error rather than a silent choice."""
+    hold = data.get("hold_id")
+    query = str(data.get("query") or "")
+    search_filters = data.get("search_filters") or {}
+    records = any(
+        data.get(k) not in (None, "", [], ())
+        for k in ("account_id", "date_from", "date_to", "conversation_id", "record_ids")
+    )
+    asked = [
+        name
+        for name, on in (
+            ("a legal hold", hold),
+            ("a search", query or search_filters),
+            ("records", records),
+        )
+        if on
+    ]
+    if len(asked) > 1:
+        raise ValidationFailed(f"Export one thing at a time: you chose {' and '.join(asked)}.")
+    if hold:
+        return HoldSelection.from_dict({"hold_id": hold})
+    if query or search_filters:
+        return SearchSelection.from_dict({"query": query, "filters": search_filters})
+    return RecordSelection.from_dict(data)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from vetline.archive.management.commands import archive_export as export_command
 from vetline.core.context import RequestContext, use_context
 from vetline.core.errors import DomainError
 
@@ -62,7 +63,7 @@ def iter_csv(path: Path) -> Iterator[tuple[dict[str, Any] | bytes, int]]:
 
 
 class Command(BaseCommand):
-    help = "Archive: import | verify | sign | export-witness | append-audit"
+    help = "Archive: import | verify | sign | export-witness | append-audit | export"
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="op", required=True)
@@ -80,6 +81,10 @@ class Command(BaseCommand):
         wit = sub.add_parser("export-witness", help="write every signed tree head to a file")
         wit.add_argument("file")
         sub.add_parser("append-audit", help="append pending audit events to the log")
+        exp = sub.add_parser(
+            "export", help="write an eDiscovery package: --hold ID | --query Q | --account ID …"
+        )
+        export_command.add_export_arguments(exp)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         with use_context(RequestContext(channel="cli")):
@@ -87,6 +92,9 @@ class Command(BaseCommand):
                 getattr(self, "_" + opts["op"].replace("-", "_"))(opts)
             except DomainError as exc:
                 raise CommandError(exc.message) from exc
+
+    def _export(self, opts: dict[str, Any]) -> None:
+        export_command.run_export(opts, stdout=self.stdout, stderr=self.stderr)
 
     def _import(self, opts: dict[str, Any]) -> None:
         from tqdm import tqdm
