@@ -21,13 +21,36 @@ from vetline.core.errors import DomainError
 _LIST_COLUMNS = ("participants", "attachments")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[bytes, int]]:
+#: A JSONL line longer than this cannot be a valid item (raw payload and text limits), so it is
+#: not read into memory: its first KEPT_PREFIX bytes are quarantined (the JSON error names the
+#: truncation) and the rest of the line is skipped in chunks.
+MAX_LINE_BYTES = 64 * 1024 * 1024
+KEPT_PREFIX = 1024 * 1024
+
+
+def iter_jsonl(
+    path: Path, *, max_line: int | None = None, on_oversized: Any = None
+) -> Iterator[tuple[bytes, int]]:
     """Each non-blank line as raw bytes (invalid UTF-8 or JSON is quarantined, not skipped),
-    with the bytes read so far."""
+    with the bytes read so far. Memory stays bounded by ``max_line`` whatever the file holds."""
+    max_line = max_line or MAX_LINE_BYTES
     with path.open("rb") as fh:
         done = 0
-        for line in fh:
+        while True:
+            line = fh.readline(max_line + 1)
+            if not line:
+                return
+            start = done
             done += len(line)
+            if len(line) > max_line and not line.endswith(b"\n"):
+                while chunk := fh.readline(max_line):
+                    done += len(chunk)
+                    if chunk.endswith(b"\n"):
+                        break
+                if on_oversized is not None:
+                    on_oversized(start, done - start)
+                yield line[:KEPT_PREFIX], done
+                continue
             stripped = line.rstrip(b"\r\n")
             if stripped.strip():
                 yield stripped, done
@@ -48,11 +71,25 @@ def _csv_value(column: str, value: str) -> Any:
     return value if value != "" or column == "text" else None
 
 
+class UnreadableFile(Exception):
+    """The file cannot be read past this point (e.g. a CSV field over the size limit)."""
+
+
 def iter_csv(path: Path) -> Iterator[tuple[dict[str, Any] | bytes, int]]:
+    csv.field_size_limit(MAX_LINE_BYTES)
     with path.open("rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(text)
-        for row in reader:
+        rows = iter(reader)
+        number = 0
+        while True:
+            number += 1
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise UnreadableFile(f"CSV row {number} after the header: {exc}") from exc
             done = raw.tell()
             item: dict[str, Any] = {}
             for column, value in row.items():
@@ -113,7 +150,16 @@ class Command(BaseCommand):
         batch_size = max(1, min(opts["batch_size"], 10_000))
         source = f"import:{path.name}"[:100]
         totals = {"received": 0, "ingested": 0, "duplicates": 0, "quarantined": 0}
-        stream: Iterator[tuple[Any, int]] = iter_csv(path) if fmt == "csv" else iter_jsonl(path)
+
+        def oversized(offset: int, length: int) -> None:
+            self.stderr.write(
+                f"The line at byte {offset:,} is {length:,} bytes, over the "
+                f"{MAX_LINE_BYTES:,}-byte limit: its first {KEPT_PREFIX:,} bytes are quarantined."
+            )
+
+        stream: Iterator[tuple[Any, int]] = (
+            iter_csv(path) if fmt == "csv" else iter_jsonl(path, on_oversized=oversized)
+        )
         bar = tqdm(
             total=size,
             unit="B",
@@ -137,12 +183,16 @@ class Command(BaseCommand):
                 totals[key] += getattr(report, key)
             batch.clear()
 
-        for item, done in stream:
-            batch.append(item)
-            if len(batch) >= batch_size:
-                flush()
-            bar.update(done - position)
-            position = done
+        stopped: UnreadableFile | None = None
+        try:
+            for item, done in stream:
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    flush()
+                bar.update(done - position)
+                position = done
+        except UnreadableFile as exc:
+            stopped = exc
         if batch:
             flush()
         bar.update(size - position)
@@ -151,6 +201,11 @@ class Command(BaseCommand):
             f"{totals['received']:,} items: {totals['ingested']:,} archived, "
             f"{totals['duplicates']:,} duplicates, {totals['quarantined']:,} quarantined"
         )
+        if stopped is not None:
+            raise CommandError(
+                f"Stopped at {stopped}. Everything before it is archived; fix the file and "
+                "import it again (items already archived are not duplicated)."
+            )
 
     def _verify(self, opts: dict[str, Any]) -> None:
         from vetline.archive.actions import run_verification
