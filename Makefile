@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup lint typecheck format bench clean browser-deps
+.PHONY: demo test setup lint typecheck format bench clean browser-deps node-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,19 @@ browser-deps:
 	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 	  echo "WARNING: could not install chromium; browser tests will fail"; }
 
+# The local AT Protocol network the Bluesky tests start (pinned @atproto/dev-env, from the
+# committed package-lock.json). Without node the tests skip loudly (and fail under CI).
+BSKY_DEVENV := vetline/connectors/bluesky/devenv
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -d $(BSKY_DEVENV)/node_modules/@atproto/dev-env ] || \
+	    (cd $(BSKY_DEVENV) && npm ci --no-audit --no-fund --loglevel=error); \
+	else echo "WARNING: npm not found; the Bluesky reference-server tests will not run"; fi
+
 demo: setup
 	$(BIN)/vetline demo
 
-test: setup browser-deps
+test: setup browser-deps node-deps
 	VETLINE_ENV=test $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup

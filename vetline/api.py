@@ -140,7 +140,9 @@ def _register_routers() -> None:
     from vetline.archive.retention_api import router as retention_router
     from vetline.archive.search_api import router as search_router
     from vetline.audit.api import router as audit_router
+    from vetline.connectors.api import router as connectors_router
     from vetline.identity.api import router as identity_router
+    from vetline.importers.api import router as importers_router
     from vetline.policy.api import router as policy_router
 
     api.add_router("/", identity_router)
@@ -151,6 +153,8 @@ def _register_routers() -> None:
     api.add_router("/archive/export", export_router)
     api.add_router("/archive/retention", retention_router)
     api.add_router("/archive/search", search_router)
+    api.add_router("/imports", importers_router)
+    api.add_router("/connectors", connectors_router)
 
 
 _register_routers()

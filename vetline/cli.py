@@ -5,6 +5,7 @@ vetline worker                                    background jobs (Huey consumer
 vetline demo                                      migrate, load the demo org, run both
 vetline policy evaluate FILE.jsonl | install-packs | import FILE --as EMAIL | export NAME
 vetline archive import FILE --account ID | verify | …
+vetline import FORMAT FILE --account ID           a platform's data export (docs/importers.md)
 vetline migrate | createadmin | vault | demo-logins | check | manage ARGS…
 """
 
@@ -109,6 +110,12 @@ def main(argv: list[str] | None = None) -> None:
         "archive", help="archive: import FILE --account ID | verify | sign | …"
     )
     p_archive.add_argument("args", nargs=argparse.REMAINDER)
+    p_import = sub.add_parser(
+        "import",
+        help="import a platform data export: FORMAT FILE --account ID "
+        "(x-archive, facebook, instagram, linkedin, mastodon, bluesky)",
+    )
+    p_import.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("check", help="run Django's system checks (add --deploy in production)")
     p_manage = sub.add_parser("manage", help="any Django management command")
     p_manage.add_argument("args", nargs=argparse.REMAINDER)
@@ -130,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
         _manage("demo_logins")
     elif args.command == "archive":
         _manage("archive", *args.args, *rest)
+    elif args.command == "import":
+        _manage("platform_import", *args.args, *rest)
     elif args.command == "policy":
         _manage("policy", *args.args, *rest)
     elif args.command == "check":

@@ -83,6 +83,9 @@ INSTALLED_APPS = [
     "vetline.accounts",
     "vetline.policy",
     "vetline.archive",
+    "vetline.importers",
+    "vetline.connectors",
+    "vetline.connectors.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -313,3 +316,37 @@ VETLINE_LOG_TRUSTED_KEYS = _env_list("VETLINE_LOG_TRUSTED_KEYS")
 VETLINE_WITNESS_DIR = os.environ.get("VETLINE_WITNESS_DIR", str(DATA_DIR / "witness"))
 VETLINE_BLOB_DIR = os.environ.get("VETLINE_BLOB_DIR", str(DATA_DIR / "blobs"))
 # --- end of archive settings -----------------------------------------------------------------
+
+# --- Archive blob storage backend (vetline.archive.blobs; docs/operations.md) ----------------
+# "local" (default): VETLINE_BLOB_DIR. "s3": an S3-compatible bucket with Object Lock enabled;
+# blobs are locked in compliance mode. Credentials come from boto3's standard chain
+# (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance or task role).
+VETLINE_BLOB_BACKEND = os.environ.get("VETLINE_BLOB_BACKEND", "local").strip().lower()
+VETLINE_S3_BUCKET = os.environ.get("VETLINE_S3_BUCKET", "").strip()
+VETLINE_S3_ENDPOINT_URL = os.environ.get("VETLINE_S3_ENDPOINT_URL", "").strip()  # "" = AWS
+VETLINE_S3_REGION = os.environ.get("VETLINE_S3_REGION", "").strip()  # "" = boto3's default
+# --- end of blob storage settings ------------------------------------------------------------
+
+# --- Connectors (vetline.connectors) ---------------------------------------------------------
+# Per-network operator settings handed to each connector plugin (client ids and secrets…), as
+# JSON in VETLINE_CONNECTORS, e.g. {"mastodon": {"client_id": "…"}}. See docs/connectors.md.
+import json as _json  # noqa: E402
+
+VETLINE_CONNECTORS: dict[str, dict[str, object]] = _json.loads(
+    os.environ.get("VETLINE_CONNECTORS", "{}")
+)
+# The address people reach Vetline at, for links in e-mails (consent links).
+VETLINE_BASE_URL = os.environ.get("VETLINE_BASE_URL", "http://127.0.0.1:8000")
+VETLINE_CONSENT_LINK_HOURS = int(os.environ.get("VETLINE_CONSENT_LINK_HOURS", "72"))
+VETLINE_CAPTURE_INTERVAL_MINUTES = int(os.environ.get("VETLINE_CAPTURE_INTERVAL_MINUTES", "1"))
+VETLINE_CAPTURE_LAG_ALERT_MINUTES = int(os.environ.get("VETLINE_CAPTURE_LAG_ALERT_MINUTES", "60"))
+VETLINE_CAPTURE_FAILURES_BEFORE_ALERT = int(
+    os.environ.get("VETLINE_CAPTURE_FAILURES_BEFORE_ALERT", "3")
+)
+# Simulated customers on the training sandbox (on in development and the demo).
+VETLINE_SANDBOX_SIMULATOR = _env_bool("VETLINE_SANDBOX_SIMULATOR", not PRODUCTION and not TESTING)
+# Tokens never reach the logs: every handler redacts them.
+LOGGING["filters"] = {"redact_tokens": {"()": "vetline.connectors.http.TokenRedactingFilter"}}
+for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
+    _handler.setdefault("filters", []).append("redact_tokens")
+# --- end of connectors settings --------------------------------------------------------------

@@ -16,6 +16,8 @@ urlpatterns = [
     path("audit/", include("vetline.audit.urls")),
     path("policies/", include("vetline.policy.urls")),
     path("archive/", include("vetline.archive.urls")),
+    path("imports/", include("vetline.importers.urls")),
+    path("connectors/", include("vetline.connectors.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -15,6 +15,8 @@ class Network(models.TextChoices):
     MASTODON = "mastodon", "Mastodon"
     BLUESKY = "bluesky", "Bluesky"
     INTERNAL = "internal", "Internal network"
+    # The training network built into Vetline (vetline.connectors.sandbox): not a real network.
+    SANDBOX = "sandbox", "Sandbox (training)"
 
 
 class AccountKind(models.TextChoices):

@@ -107,6 +107,9 @@ def _detail_context(user: Person, account: Any, **extra: Any) -> dict[str, Any]:
         "can_credentials": user.can(Perm.CREDENTIALS_MANAGE),
         "my_capabilities": [c.value for c in Capability if selectors.can_act_on(user, account, c)],
     }
+    from vetline.connectors.selectors import account_connection
+
+    context["conn"] = account_connection(account)
     if can_manage:
         context.setdefault("assignment_form", AssignmentForm())
     if context["can_credentials"]:

@@ -14,6 +14,7 @@ from vetline.accounts.models import SocialAccount
 from vetline.archive.export import actions
 from vetline.archive.export.selection import MAX_QUERY_CHARS, Selection, selection_from_input
 from vetline.archive.models_retention import LegalHold
+from vetline.archive.search_actions import FILTER_KEYS
 from vetline.core.errors import DomainError
 from vetline.core.forms import form_error
 from vetline.core.http import MAX_DB_ID
@@ -22,18 +23,7 @@ from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
 
 #: The search page's filter parameters, carried to the export form when exporting a search.
-SEARCH_FILTER_KEYS = (
-    "account",
-    "network",
-    "kind",
-    "direction",
-    "since",
-    "until",
-    "verdict",
-    "flagged",
-    "handle",
-    "on_hold",
-)
+SEARCH_FILTER_KEYS = FILTER_KEYS
 
 
 class ExportForm(forms.Form):

@@ -191,6 +191,10 @@ class DisposalReport:
     integrity_skipped: int = 0
     unconfigured_classes: list[str] = field(default_factory=list)
     disposed_ids: list[int] = field(default_factory=list)
+    # Attachment blobs of disposed records that no remaining record refers to: how many the blob
+    # store deleted, and those it kept (still locked, refused, or unreachable), with why.
+    blobs_deleted: int = 0
+    blobs_kept: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def disposed(self) -> int:
@@ -207,6 +211,8 @@ class DisposalReport:
             "integrity_skipped": self.integrity_skipped,
             "unconfigured_classes": list(self.unconfigured_classes),
             "disposed_ids": list(self.disposed_ids),
+            "blobs_deleted": self.blobs_deleted,
+            "blobs_kept": list(self.blobs_kept),
         }
 
     def summary(self) -> str:
@@ -219,6 +225,13 @@ class DisposalReport:
             + (
                 f"; {self.integrity_skipped} skipped because they no longer match their leaf"
                 if self.integrity_skipped
+                else ""
+            )
+            + (f"; {self.blobs_deleted} attachment blob(s) deleted" if self.blobs_deleted else "")
+            + (
+                f"; {len(self.blobs_kept)} attachment blob(s) kept by the blob store (still "
+                f"locked, or the store refused or could not be reached)"
+                if self.blobs_kept
                 else ""
             )
         )

@@ -5,6 +5,9 @@ list, raw payload) and keeps everything the integrity log needs: the record's le
 the log, the row keeps its metadata and a tombstone naming its index and original leaf hash, a
 :class:`DisposalRecord` documents the disposal, and a ``disposal`` leaf appended to the log makes
 that documentation tamper-evident. ``vetline manage archive verify`` still passes afterwards.
+Once a chunk has committed, the attachment blobs its records referred to, and that no remaining
+record refers to, are deleted from the blob store; a blob the store keeps (S3 Object Lock: still
+locked) is reported in the run, never an error.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from typing import TYPE_CHECKING, Final
 from django.db import models, transaction
 from django.utils import timezone
 
+from vetline.archive.blobs import (
+    BlobDeletion,
+    BlobError,
+    BlobStore,
+    DeletionOutcome,
+    default_store,
+)
 from vetline.archive.integrity.canonical import tombstone_bytes
 from vetline.archive.leaves import record_leaf_from_row
 from vetline.archive.log import LogAppender, locked_state
@@ -52,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 DISPOSAL_CHUNK: Final = 500
 PREVIEW_IDS: Final = 1000
+BLOB_REFERENCE_BATCH: Final = 100
 _LEAF: Final = b"\x00"
 
 
@@ -241,12 +252,14 @@ def _record_matches_leaf(record: ArchivedRecord, stored: bytes) -> bool:
 
 def _dispose_chunk(
     *, run: DisposalRun, record_class: RecordClass, ids: list[int], now: dt.datetime
-) -> tuple[list[int], int]:
+) -> tuple[list[int], int, set[str]]:
     """Dispose of the content of the records ``ids`` (one transaction, the log locked).
-    Returns the ids disposed of and how many were skipped because they no longer match their
-    leaf (tampered: disposing would hide it; verification reports them)."""
+    Returns the ids disposed of, how many were skipped because they no longer match their
+    leaf (tampered: disposing would hide it; verification reports them), and the attachment
+    blobs the disposed records referred to."""
     disposed: list[int] = []
     skipped = 0
+    blobs: set[str] = set()
     with transaction.atomic():
         appender = LogAppender(locked_state())
         # Re-read under the lock: a hold placed meanwhile, or another run, is seen now.
@@ -283,6 +296,7 @@ def _dispose_chunk(
             row.disposal_log_index = appender.reserve(leaf_hash)
             row._leaf_hash = leaf_hash  # type: ignore[attr-defined]
             rows.append(row)
+            blobs.update(a for a in record.attachments or [] if isinstance(a, str))
         if rows:
             DisposalRecord.objects.bulk_create(rows)
             LogLeaf.objects.bulk_create(
@@ -305,7 +319,50 @@ def _dispose_chunk(
                 )
                 disposed.append(row.record_id)
         appender.finish()
-    return disposed, skipped
+    return disposed, skipped, blobs
+
+
+def _delete_unreferenced_blobs(
+    digests: set[str], *, now: dt.datetime, report: DisposalReport
+) -> None:
+    """Delete the blobs ``digests`` that no archived record still refers to. Blobs are
+    content-addressed, so records can share one: it goes only with the last record referring
+    to it, and never while a held or unexpired record does. Call after the chunk that disposed
+    of the records has committed. The store decides whether a blob may go yet (S3 Object Lock:
+    not before its retain-until date); what it keeps is reported, not raised."""
+    if not digests:
+        return
+    pending = sorted(digests)
+    referenced: set[str] = set()
+    for start in range(0, len(pending), BLOB_REFERENCE_BATCH):
+        part = pending[start : start + BLOB_REFERENCE_BATCH]
+        refers = models.Q()
+        for digest in part:
+            refers |= models.Q(attachments__icontains=digest)
+        for attachments in ArchivedRecord.objects.filter(refers).values_list(
+            "attachments", flat=True
+        ):
+            referenced.update(a for a in attachments if a in digests)
+    store: BlobStore | None = None
+    unavailable = ""
+    try:
+        store = default_store()
+    except BlobError as exc:
+        unavailable = str(exc)
+    for digest in pending:
+        if digest in referenced:
+            continue
+        try:
+            if store is None:
+                raise BlobError(unavailable)
+            result = store.delete(digest, now=now)
+        except BlobError as exc:
+            result = BlobDeletion(digest, DeletionOutcome.FAILED, detail=str(exc))
+        if result.outcome == DeletionOutcome.DELETED:
+            report.blobs_deleted += 1
+        elif not result.removed:
+            report.blobs_kept.append(result.as_dict())
+            logger.warning("archive.disposal.blob_kept", extra=result.as_dict())
 
 
 def dispose_expired(
@@ -354,7 +411,10 @@ def dispose_expired(
                 if not ids:
                     break
                 last = ids[-1]
-                disposed, skipped = _dispose_chunk(run=run, record_class=rc, ids=ids, now=now)
+                disposed, skipped, blobs = _dispose_chunk(
+                    run=run, record_class=rc, ids=ids, now=now
+                )
+                _delete_unreferenced_blobs(blobs, now=now, report=report)
                 report.integrity_skipped += skipped
                 if disposed:
                     report.disposed_by_class[rc.code] = report.disposed_by_class.get(
@@ -388,6 +448,7 @@ def _finish_run(
         run.save()
         summary = report.as_dict()
         ids = summary.pop("disposed_ids")
+        kept = summary.pop("blobs_kept")
         audit(
             action="archive.disposal.run",
             actor=run.actor,
@@ -398,5 +459,7 @@ def _finish_run(
                 "error": error,
                 "disposed_ids": ids[:PREVIEW_IDS],
                 "disposed_ids_truncated": len(ids) > PREVIEW_IDS,
+                "blobs_kept": kept[:PREVIEW_IDS],
+                "blobs_kept_truncated": len(kept) > PREVIEW_IDS,
             },
         )

@@ -18,9 +18,9 @@ from vetline.archive.search_backends import (
     DEFAULT_PAGE,
     Cursor,
     Page,
+    Plan,
     SearchFilters,
-    page,
-    search_queryset,
+    search_page,
 )
 from vetline.audit.actions import record as audit
 from vetline.core.errors import Conflict, NotFound, ValidationFailed
@@ -30,8 +30,10 @@ from vetline.identity.roles import Perm
 
 VERDICTS: Final = ("pass", "info", "warn", "escalate", "block", "error")
 FILTER_KEYS: Final = (
-    "account", "network", "kind", "direction", "since", "until", "verdict", "flagged", "handle",
+    "account", "person", "network", "kind", "direction", "since", "until", "verdict", "flagged",
+    "on_hold", "handle",
 )  # fmt: skip
+TRUE_VALUES: Final = ("1", "true", "on", "yes")
 MAX_SAVED_PER_PERSON: Final = 200
 MAX_CONVERSATION: Final = 2000
 
@@ -57,6 +59,16 @@ def _choice(raw: str, allowed: Any, label: str) -> str:
     return raw
 
 
+def _id(raw: str, label: str) -> int | None:
+    try:
+        value = int(raw) if raw else None
+    except ValueError as exc:
+        raise QueryError(f"The {label} must be a number.") from exc
+    if value is not None and not 0 < value < 2**63:
+        raise QueryError(f"The {label} must be a number.")
+    return value
+
+
 def parse_filters(params: Mapping[str, Any]) -> SearchFilters:
     """The filters from request parameters (query string, form or saved search); blanks are
     ignored, anything invalid raises QueryError."""
@@ -65,13 +77,8 @@ def parse_filters(params: Mapping[str, Any]) -> SearchFilters:
         value = params.get(key)
         return "" if value is None else str(value).strip()
 
-    account = get("account")
-    try:
-        account_id = int(account) if account else None
-    except ValueError as exc:
-        raise QueryError("The account must be a number.") from exc
-    if account_id is not None and not 0 < account_id < 2**63:
-        raise QueryError("The account must be a number.")
+    account_id = _id(get("account"), "account")
+    person_id = _id(get("person"), "person")
     handle = get("handle")
     if len(handle) > 300:
         raise QueryError("A handle is at most 300 characters.")
@@ -81,14 +88,16 @@ def parse_filters(params: Mapping[str, Any]) -> SearchFilters:
         raise QueryError("The date range is empty: “since” must come before “until”.")
     return SearchFilters(
         account_id=account_id,
+        person_id=person_id,
         network=_choice(get("network"), Network.values, "network"),
         kind=_choice(get("kind"), RecordKind.values, "kind"),
         direction=_choice(get("direction"), Direction.values, "direction"),
         since=since,
         until=until,
         verdict=_choice(get("verdict"), VERDICTS, "verdict"),
-        flagged=get("flagged").lower() in ("1", "true", "on", "yes"),
+        flagged=get("flagged").lower() in TRUE_VALUES,
         handle=handle,
+        on_hold=get("on_hold").lower() in TRUE_VALUES,
     )
 
 
@@ -109,6 +118,7 @@ def run_search(
     filters: SearchFilters,
     after: str = "",
     limit: int = DEFAULT_PAGE,
+    plan: Plan = Plan.AUTO,
 ) -> SearchResult:
     """Run one page of a search and audit it (``archive.search.run``, with the query, the
     filters and the page asked for). Raises ValidationFailed (422) on a malformed query."""
@@ -119,7 +129,7 @@ def run_search(
     except QueryError as exc:
         raise ValidationFailed(str(exc), field="q") from exc
     with transaction.atomic():
-        result_page = page(search_queryset(node, filters), after=cursor, limit=limit)
+        result_page = search_page(node, filters, after=cursor, limit=limit, plan=plan)
         event = audit(
             action="archive.search.run",
             actor=actor,
@@ -130,6 +140,7 @@ def run_search(
                 "filters": filters.as_dict(),
                 "after": after,
                 "results": len(result_page.items),
+                "partial": result_page.partial,
             },
         )
     return SearchResult(query, node, filters, result_page, cursor, event.pk)
@@ -228,8 +239,9 @@ def save_search(*, actor: Person, name: str, query: str, filters: Mapping[str, A
         clean = parse_filters(filters).as_dict()
     except QueryError as exc:
         raise ValidationFailed(str(exc), field="q") from exc
-    if "account_id" in clean:
-        clean["account"] = clean.pop("account_id")
+    for key in ("account", "person"):  # saved under the names the page and API use
+        if f"{key}_id" in clean:
+            clean[key] = clean.pop(f"{key}_id")
     with transaction.atomic():
         if SavedSearch.objects.filter(owner=actor).count() >= MAX_SAVED_PER_PERSON:
             raise ValidationFailed(f"You can keep at most {MAX_SAVED_PER_PERSON} saved searches.")

@@ -21,6 +21,9 @@ router = Router(tags=["archive search"])
 class SearchQuery(Schema):
     q: str = Field("", max_length=500, description='Query: words, "phrases", AND/OR/NOT, pre*')
     account: DbId | None = None
+    person: DbId | None = Field(
+        None, description="A person: the personal-for-business accounts they own"
+    )
     network: str = Field("", max_length=20)
     kind: str = Field("", max_length=20)
     direction: str = Field("", max_length=10)
@@ -29,6 +32,7 @@ class SearchQuery(Schema):
     verdict: str = Field("", max_length=20, description="Latest screening verdict")
     flagged: bool = Field(False, description="Latest screening verdict is not “pass”")
     handle: str = Field("", max_length=300, description="Author or participant handle")
+    on_hold: bool = Field(False, description="Only records an active legal hold covers")
     after: str = Field("", max_length=200, description="The `next` cursor of the last page")
     limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE)
 
@@ -54,6 +58,11 @@ class HitOut(Schema):
 class SearchOut(Schema):
     items: list[HitOut]
     next: str | None
+    partial: bool = Field(
+        False,
+        description="The page stopped at the work bound of one page before it was full; "
+        "follow `next` for more",
+    )
 
 
 FilterInt = Annotated[int, Field(ge=-MAX_DB_ID, le=MAX_DB_ID)]
@@ -107,7 +116,11 @@ def search(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, Any]:
         for r in result.page.items
     ]
     nxt = result.page.next_cursor
-    return {"items": items, "next": nxt.encode() if nxt else None}
+    return {
+        "items": items,
+        "next": nxt.encode() if nxt else None,
+        "partial": result.page.partial,
+    }
 
 
 @router.get("/saved", response=list[SavedSearchOut], summary="My saved searches")

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from vetline.accounts.models import Network, SocialAccount
+from vetline.accounts.models import AccountKind, Network, SocialAccount
 from vetline.archive import search_actions
 from vetline.archive.models import Direction, RecordKind
 from vetline.archive.search import QueryError, highlight
@@ -37,6 +37,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {
         "params": params,
         "accounts": SocialAccount.objects.order_by("network", "handle"),
+        "people": Person.objects.filter(owned_accounts__kind=AccountKind.EMPLOYEE)
+        .distinct()
+        .order_by("full_name", "id"),
         "networks": Network.choices,
         "kinds": RecordKind.choices,
         "directions": Direction.choices,
@@ -60,6 +63,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
             status = 422
         else:
             context["hits"] = [(r, highlight(r.text, result.node)) for r in result.page.items]
+            context["partial"] = result.page.partial
             if result.page.next_cursor is not None:
                 context["next_query"] = urlencode(
                     {**params, "after": result.page.next_cursor.encode()}

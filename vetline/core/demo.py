@@ -242,6 +242,25 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
         "advisor@harborpoint.example",
         "Wealth Management",
     ),
+    # The training sandbox (vetline.connectors.sandbox): connected and captured like any other
+    # network, so capture works in the demo with no internet.
+    DemoAccount(
+        Network.SANDBOX,
+        "harborpoint-training",
+        "Harbor Point (training sandbox)",
+        AccountKind.CORPORATE,
+        "compliance@harborpoint.example",
+        "Marketing",
+        _MARKETING,
+    ),
+    DemoAccount(
+        Network.SANDBOX,
+        "jordan-blake-training",
+        "Jordan Blake (training sandbox)",
+        AccountKind.EMPLOYEE,
+        "advisor@harborpoint.example",
+        "Wealth Management",
+    ),
     DemoAccount(
         Network.LINKEDIN,
         "elena-petrova-advisor",
@@ -348,4 +367,61 @@ def load_demo() -> dict[str, int]:
     install_pack(actor=admin, pack="general_brand_safety")
     install_pack(actor=admin, pack="financial_services", default=True)
     created["policies"] = Policy.objects.count() - before
+    created["sandbox_connections"] = _connect_sandbox(admin, people)
     return created
+
+
+SANDBOX_POSTS: tuple[str, ...] = (
+    "Markets open in 30 minutes: our morning note is on the blog.",
+    "Join our free webinar on retirement planning this Thursday.",
+    "Reminder: investing involves risk, including possible loss of principal.",
+)
+
+
+def _connect_sandbox(admin: Person, people: dict[str, Person]) -> int:
+    """Connect the demo's sandbox accounts through the real flows (an administrator for the
+    corporate one, a consent link redeemed by the advisor for the personal one), give their
+    timelines a few posts and customers, and capture them once. Idempotent."""
+    import random
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.conf import settings
+    from django.urls import reverse
+
+    from vetline.connectors import actions as connector_actions
+    from vetline.connectors.models import Connection
+    from vetline.connectors.sandbox import network as sandbox
+    from vetline.connectors.sandbox.models import SandboxPost
+    from vetline.connectors.sandbox.simulator import simulate
+    from vetline.connectors.states import ConnectionState
+
+    callback = settings.VETLINE_BASE_URL.rstrip("/") + reverse("connectors:oauth_callback")
+    connected = 0
+    for account in SocialAccount.objects.filter(network=Network.SANDBOX):
+        timeline = sandbox.ensure_account(account.handle, display_name=account.display_name)
+        if not SandboxPost.objects.filter(timeline=timeline).exists():
+            for text in SANDBOX_POSTS:
+                sandbox.create_post(timeline=timeline, author=timeline, text=text)
+        conn = Connection.objects.filter(account=account).first()
+        if conn is not None and conn.status == ConnectionState.CONNECTED:
+            continue
+        if account.kind == AccountKind.CORPORATE:
+            actor = admin
+            start = connector_actions.start_connection(
+                actor=admin, account=account, redirect_uri=callback
+            )
+        else:
+            actor = account.owner
+            issued = connector_actions.create_consent_link(actor=admin, account=account)
+            start = connector_actions.redeem_consent_link(
+                actor=actor, token=issued.token, redirect_uri=callback
+            )
+        query = parse_qs(urlsplit(start.url).query)
+        connector_actions.complete_connection(
+            actor=actor, state=query["state"][0], code=query["code"][0], redirect_uri=callback
+        )
+        connected += 1
+    simulate(rng=random.Random(7), actions=6)
+    for account_id in connector_actions.capture_due_account_ids():
+        connector_actions.capture_account(account_id=account_id)
+    return connected

@@ -65,7 +65,9 @@ def test_an_unreadable_csv_row_stops_with_a_clear_message(
         "c3,post,outbound,third\n",
         encoding="utf-8",
     )
-    with pytest.raises(CommandError, match="CSV row 2 after the header: field larger than field limit"):
+    with pytest.raises(
+        CommandError, match="CSV row 2 after the header: field larger than field limit"
+    ):
         call_command(
             "archive", "import", str(path), "--account", str(world.corporate.pk), "--quiet"
         )

@@ -80,6 +80,98 @@ def quarantined_item(w: Any) -> int:
     ).pk
 
 
+# --- Connectors (helpers) ---
+def sandbox_corporate(w: Any) -> int:
+    """A sandbox (training) corporate account nobody is assigned to."""
+    from vetline.accounts.models import AccountKind, Network, SocialAccount
+
+    account, _ = SocialAccount.objects.get_or_create(
+        network=Network.SANDBOX,
+        handle="matrix-training",
+        defaults={"kind": AccountKind.CORPORATE, "owner": w.people[Role.COMPLIANCE_OFFICER]},
+    )
+    return account.pk
+
+
+def sandbox_employee(w: Any) -> int:
+    """A sandbox personal-for-business account owned by the Employee."""
+    from vetline.accounts.models import AccountKind, Network, SocialAccount
+
+    account, _ = SocialAccount.objects.get_or_create(
+        network=Network.SANDBOX,
+        handle="matrix-jane-training",
+        defaults={"kind": AccountKind.EMPLOYEE, "owner": w.people[Role.EMPLOYEE]},
+    )
+    return account.pk
+
+
+def _finish_oauth(url: str, actor: Any) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from vetline.connectors.actions import complete_connection
+
+    q = parse_qs(urlsplit(url).query)
+    complete_connection(
+        actor=actor, state=q["state"][0], code=q["code"][0], redirect_uri="http://testserver/"
+    )
+
+
+def sandbox_connected(w: Any) -> int:
+    """The sandbox corporate account, connected by the administrator."""
+    from vetline.accounts.models import SocialAccount
+    from vetline.connectors.actions import start_connection
+
+    admin = w.people[Role.ADMINISTRATOR]
+    account = SocialAccount.objects.get(pk=sandbox_corporate(w))
+    _finish_oauth(start_connection(actor=admin, account=account, redirect_uri="x").url, admin)
+    return account.pk
+
+
+def pending_callback(w: Any) -> str:
+    """The OAuth callback of a flow the administrator started."""
+    from urllib.parse import urlsplit
+
+    from vetline.accounts.models import SocialAccount
+    from vetline.connectors.actions import start_connection
+
+    account = SocialAccount.objects.get(pk=sandbox_corporate(w))
+    url = start_connection(
+        actor=w.people[Role.ADMINISTRATOR], account=account, redirect_uri="/cb/"
+    ).url
+    return "/connectors/oauth/callback/?" + urlsplit(url).query
+
+
+def consent_path(w: Any) -> str:
+    """A consent link sent to the Employee."""
+    from vetline.accounts.models import SocialAccount
+    from vetline.connectors.actions import create_consent_link
+
+    account = SocialAccount.objects.get(pk=sandbox_employee(w))
+    issued = create_consent_link(actor=w.people[Role.ADMINISTRATOR], account=account)
+    return f"/connectors/consent/{issued.token}/"
+
+
+def sandbox_post(w: Any) -> str:
+    from vetline.connectors.sandbox import network
+
+    sandbox_corporate(w)
+    timeline = network.ensure_account("matrix-training")
+    return network.create_post(timeline=timeline, author=timeline, text="t").remote_id
+
+
+def alert_for_everyone(w: Any) -> int:
+    from vetline.connectors.models import Alert, AlertRecipient
+
+    alert = Alert.objects.create(code="matrix", severity="info", title="Matrix")
+    AlertRecipient.objects.bulk_create(
+        [AlertRecipient(alert=alert, person=p) for p in w.people.values()]
+    )
+    return alert.pk
+
+
+EMPLOYEE_ONLY = frozenset({Role.EMPLOYEE})
+
+
 @dataclass(frozen=True)
 class Case:
     """How to call one endpoint and who may. ``target`` picks the object: "assigned" is the
@@ -149,6 +241,43 @@ def finished_export(w: Any) -> str:
         )
         run_export(export_id=job.id)
     return job.id
+
+
+# --- platform export imports (owner-scoped: only the person who started an import sees it) ---
+IMPORTERS = frozenset({Role.ADMINISTRATOR})  # accounts.manage: ingest into any account
+
+
+@pytest.fixture(autouse=True)
+def _import_dir(settings: Any, tmp_path: Any) -> None:
+    settings.VETLINE_IMPORT_DIR = str(tmp_path / "imports")
+    settings.VETLINE_BLOB_DIR = str(tmp_path / "blobs")
+
+
+def finished_import(w: Any) -> str:
+    """An import into the corporate (X) account, started and run by the administrator."""
+    from vetline.core.context import RequestContext, use_context
+    from vetline.importers.actions import run_import, start_import
+
+    with use_context(RequestContext(channel="test")):
+        job = start_import(
+            actor=w.people[Role.ADMINISTRATOR],
+            account_id=w.corporate.pk,
+            fmt="x-archive",
+            file_name="matrix.zip",
+            chunks=[b"window.YTD.tweets.part0 = []"],
+        )
+        run_import(import_id=job.id)
+    return job.id
+
+
+def x_archive_upload(w: Any) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {
+        "format": "x-archive",
+        "account": acc(w),
+        "file": SimpleUploadedFile("matrix.zip", b"window.YTD.tweets.part0 = []"),
+    }
 
 
 def acc(w: Any) -> int:
@@ -432,6 +561,53 @@ PAGES: dict[str, list[Case]] = {
             note="owner",
         )
     ],
+    # --- Connectors ---
+    "connectors:oauth_callback": [
+        Case("GET", pending_callback, ADMIN, note="only who started the flow"),
+    ],
+    "connectors:connect_start": [
+        Case("POST", lambda w: f"/connectors/accounts/{sandbox_corporate(w)}/connect/", ADMIN),
+    ],
+    "connectors:consent_link_create": [
+        Case(
+            "POST",
+            lambda w: f"/connectors/accounts/{sandbox_employee(w)}/consent-link/",
+            ADMIN,
+        ),
+    ],
+    "connectors:disconnect": [
+        Case("POST", lambda w: f"/connectors/accounts/{sandbox_connected(w)}/disconnect/", ADMIN),
+    ],
+    "connectors:capture_now": [
+        Case("POST", lambda w: f"/connectors/accounts/{sandbox_connected(w)}/capture/", ADMIN),
+    ],
+    "connectors:consent": [
+        Case("GET", consent_path, EMPLOYEE_ONLY, note="the person it was sent to"),
+        Case("POST", consent_path, EMPLOYEE_ONLY, note="the person it was sent to"),
+    ],
+    "connectors:alerts": [Case("GET", lambda w: "/connectors/alerts/", ALL)],
+    "connectors:alert_read": [
+        Case("POST", lambda w: f"/connectors/alerts/{alert_for_everyone(w)}/read/", ALL),
+    ],
+    "connectors:sandbox_timeline": [
+        Case("GET", lambda w: f"/connectors/sandbox/{sandbox_corporate(w)}/", REGISTRY_WIDE),
+        Case(
+            "GET",
+            lambda w: f"/connectors/sandbox/{sandbox_employee(w)}/",
+            REGISTRY_WIDE | {Role.EMPLOYEE},
+            note="owner sees own sandbox account",
+        ),
+    ],
+    "connectors:sandbox_post": [
+        Case("GET", lambda w: f"/connectors/sandbox/posts/{sandbox_post(w)}/", REGISTRY_WIDE),
+    ],
+    "importers:new": [
+        Case("GET", lambda w: "/imports/", IMPORTERS),
+        Case("POST", lambda w: "/imports/", IMPORTERS, data=x_archive_upload),
+    ],
+    "importers:detail": [
+        Case("GET", lambda w: f"/imports/{finished_import(w)}/", IMPORTERS, note="owner")
+    ],
 }
 
 # Routes owned by third-party apps, tested through their own flows: allauth (sign-in, MFA),
@@ -696,6 +872,46 @@ API: dict[str, list[Case]] = {
     ],
     "GET /api/archive/export/{export_id}/download": [
         Case("GET", lambda w: f"/api/archive/export/{finished_export(w)}/download", EXPORT_OWNER)
+    ],
+    # --- Connectors ---
+    "GET /api/connectors/networks": [Case("GET", lambda w: "/api/connectors/networks", ALL)],
+    "GET /api/connectors/connections": [Case("GET", lambda w: "/api/connectors/connections", ALL)],
+    "GET /api/connectors/connections/{account_id}": [
+        Case("GET", lambda w: f"/api/connectors/connections/{acc(w)}", SEES_ASSIGNED),
+        Case(
+            "GET",
+            lambda w: f"/api/connectors/connections/{sandbox_corporate(w)}",
+            REGISTRY_WIDE,
+            note="scoping",
+        ),
+    ],
+    "POST /api/connectors/connections/{account_id}/connect": [
+        Case("POST", lambda w: f"/api/connectors/connections/{sandbox_corporate(w)}/connect", ADMIN)
+    ],
+    "POST /api/connectors/connections/{account_id}/consent-link": [
+        Case(
+            "POST",
+            lambda w: f"/api/connectors/connections/{sandbox_employee(w)}/consent-link",
+            ADMIN,
+        )
+    ],
+    "POST /api/connectors/connections/{account_id}/revoke": [
+        Case("POST", lambda w: f"/api/connectors/connections/{sandbox_connected(w)}/revoke", ADMIN)
+    ],
+    "POST /api/connectors/connections/{account_id}/capture": [
+        Case("POST", lambda w: f"/api/connectors/connections/{sandbox_connected(w)}/capture", ADMIN)
+    ],
+    "GET /api/connectors/alerts": [Case("GET", lambda w: "/api/connectors/alerts", ALL)],
+    "POST /api/imports": [
+        Case(
+            "POST",
+            lambda w: f"/api/imports?format=x-archive&account_id={acc(w)}&file_name=m.js",
+            IMPORTERS,
+            data=lambda w: {"not": "an export"},
+        )
+    ],
+    "GET /api/imports/{import_id}": [
+        Case("GET", lambda w: f"/api/imports/{finished_import(w)}", IMPORTERS, note="owner")
     ],
 }
 

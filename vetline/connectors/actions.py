@@ -1,0 +1,820 @@
+"""Writes of the connector layer: connecting accounts (OAuth, consent links), tokens into the
+vault, the connection state machine, capture into the archive, and alerts.
+
+Network calls never run inside a database transaction; the state they lead to is written
+afterwards, under a row lock, in one transaction with its audit event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from vetline.accounts.actions import read_secret, vault
+from vetline.accounts.models import AccountKind, Credential, CredentialKind, SocialAccount
+from vetline.archive.actions import ingest_batch
+from vetline.audit.actions import record
+from vetline.connectors.base import (
+    AuthExpired,
+    AuthorizationStart,
+    AuthRevoked,
+    Connector,
+    ConnectorError,
+    RateLimited,
+    TokenSet,
+    Unsupported,
+    new_pkce_pair,
+)
+from vetline.connectors.http import register_secret
+from vetline.connectors.models import (
+    Alert,
+    AlertRecipient,
+    AlertSeverity,
+    CaptureState,
+    Connection,
+    ConsentLink,
+)
+from vetline.connectors.registry import ConnectorNotInstalled, connector_for
+from vetline.connectors.states import ConnectionState, IllegalTransition, check_transition
+from vetline.core.errors import Conflict, NotFound, ValidationFailed
+from vetline.identity.models import Person, RoleGrant
+from vetline.identity.permissions import require
+from vetline.identity.roles import Perm, Role
+
+logger = logging.getLogger(__name__)
+
+CONSENT_SALT: Final = "vetline.connectors.consent-link"
+OAUTH_MAX_AGE: Final = dt.timedelta(minutes=30)
+ALERT_ACCESS_LOST: Final = "access_lost"
+ALERT_CAPTURE_FAILING: Final = "capture_failing"
+ALERT_CAPTURE_LAGGING: Final = "capture_lagging"
+CAPTURABLE: Final = frozenset({ConnectionState.CONNECTED, ConnectionState.ERROR})
+
+
+def _sha(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def get_connector(network: str) -> Connector:
+    try:
+        return connector_for(network, config=settings.VETLINE_CONNECTORS)
+    except ConnectorNotInstalled as exc:
+        raise ValidationFailed(
+            f"No connector is installed for {network}: this account cannot be connected yet.",
+            code="connector_not_installed",
+        ) from exc
+
+
+def _snapshot(c: Connection) -> dict[str, Any]:
+    return {
+        "status": c.status,
+        "scopes": list(c.scopes or []),
+        "token_expires_at": c.token_expires_at,
+        "remote_account_id": c.remote_account_id,
+        "reason": c.status_reason,
+    }
+
+
+def _transition(
+    connection: Connection,
+    target: ConnectionState,
+    *,
+    actor: Person | None,
+    reason: str = "",
+    actor_name: str = "",
+    **changes: Any,
+) -> None:
+    """Move a locked connection to ``target`` (checked against the declared machine), apply
+    ``changes``, save, and audit. Call inside a transaction with the row locked."""
+    try:
+        check_transition(connection.status, target)
+    except IllegalTransition as exc:
+        raise Conflict(
+            f"The connection is {connection.state.label.lower()}; it cannot become "
+            f"{target.label.lower()} from there."
+        ) from exc
+    before = _snapshot(connection)
+    connection.status = target.value
+    connection.status_changed_at = timezone.now()
+    connection.status_reason = reason[:500]
+    for key, value in changes.items():
+        setattr(connection, key, value)
+    connection.save()
+    record(
+        action=f"connectors.connection.{target.value}",
+        actor=actor,
+        actor_name=actor_name,
+        obj=connection.account,
+        before=before,
+        after=_snapshot(connection),
+    )
+
+
+def _locked_connection(account: SocialAccount) -> Connection:
+    connection, _ = Connection.objects.get_or_create(account=account)
+    return Connection.objects.select_for_update().select_related("account").get(pk=connection.pk)
+
+
+# --- Connecting --------------------------------------------------------------------------------
+
+
+def start_connection(
+    *, actor: Person, account: SocialAccount, redirect_uri: str
+) -> AuthorizationStart:
+    """An administrator starts connecting a corporate account. Employees' personal accounts are
+    connected by their owners through a consent link (:func:`redeem_consent_link`)."""
+    require(actor, Perm.CREDENTIALS_MANAGE)
+    if account.kind == AccountKind.EMPLOYEE:
+        raise ValidationFailed(
+            "A personal-for-business account is connected by its owner: send them a consent "
+            "link instead.",
+            code="consent_link_required",
+        )
+    return _start(actor=actor, account=account, redirect_uri=redirect_uri)
+
+
+def _start(*, actor: Person, account: SocialAccount, redirect_uri: str) -> AuthorizationStart:
+    if not account.is_active:
+        raise ValidationFailed("This account is deactivated.")
+    connector = get_connector(account.network)
+    if not connector.capabilities.oauth2:
+        raise ValidationFailed(f"{connector.label} is not connected through OAuth.")
+    state = secrets.token_urlsafe(32)
+    verifier, challenge = new_pkce_pair()
+    with transaction.atomic():
+        connection = _locked_connection(account)
+        _transition(
+            connection,
+            ConnectionState.PENDING,
+            actor=actor,
+            reason=f"connection started by {actor}",
+            pending_by=actor,
+            oauth_state_sha256=_sha(state),
+            oauth_verifier_ciphertext=vault().encrypt(verifier),
+            oauth_started_at=timezone.now(),
+        )
+    url = connector.authorization_url(
+        redirect_uri=redirect_uri, state=state, code_challenge=challenge, handle=account.handle
+    )
+    return AuthorizationStart(url=url, state=state, code_verifier=verifier)
+
+
+def complete_connection(*, actor: Person, state: str, code: str, redirect_uri: str) -> Connection:
+    """The second leg of OAuth, for the person who started it (anyone else gets NotFound)."""
+    if not state or not code:
+        raise NotFound("This connection request is unknown or already used.")
+    connection = (
+        Connection.objects.filter(
+            oauth_state_sha256=_sha(state), status=ConnectionState.PENDING.value
+        )
+        .select_related("account")
+        .first()
+    )
+    if connection is None or connection.pending_by_id != actor.pk:
+        raise NotFound("This connection request is unknown or already used.")
+    if (
+        connection.oauth_started_at is None
+        or connection.oauth_started_at + OAUTH_MAX_AGE < timezone.now()
+    ):
+        raise ValidationFailed("This connection request has expired; start again.")
+    assert connection.oauth_verifier_ciphertext is not None
+    verifier = vault().decrypt(bytes(connection.oauth_verifier_ciphertext))
+    connector = get_connector(connection.account.network)
+    try:
+        tokens = connector.exchange_code(
+            code=code, redirect_uri=redirect_uri, code_verifier=verifier
+        )
+    except ConnectorError as exc:
+        raise ValidationFailed(f"The network refused the connection: {exc.message}") from exc
+    with transaction.atomic():
+        locked = _locked_connection(connection.account)
+        if locked.oauth_state_sha256 != _sha(state) or locked.status != ConnectionState.PENDING:
+            raise NotFound("This connection request is unknown or already used.")
+        _store_tokens(account=locked.account, tokens=tokens, set_by=actor)
+        now = timezone.now()
+        _transition(
+            locked,
+            ConnectionState.CONNECTED,
+            actor=actor,
+            reason="connected",
+            scopes=list(tokens.scopes),
+            token_expires_at=tokens.expires_at,
+            remote_account_id=tokens.remote_account_id[:200],
+            connected_by=actor,
+            connected_at=now,
+            pending_by=None,
+            oauth_state_sha256="",
+            oauth_verifier_ciphertext=None,
+            oauth_started_at=None,
+        )
+        CaptureState.objects.get_or_create(account=locked.account)
+        resolve_alerts(
+            account=locked.account,
+            codes=(ALERT_ACCESS_LOST, ALERT_CAPTURE_FAILING),
+            reason="reconnected",
+        )
+    return locked
+
+
+def _store_tokens(*, account: SocialAccount, tokens: TokenSet, set_by: Person | None) -> None:
+    """Put tokens into the credentials vault, replacing the active ones. Call inside a
+    transaction. ``set_by`` None (a refresh by the system) keeps the person who connected."""
+    v = vault()
+    now = timezone.now()
+    if set_by is None:
+        conn = Connection.objects.filter(account=account).select_related("connected_by").first()
+        set_by = conn.connected_by if conn else None
+    if set_by is None:
+        raise ValidationFailed("Nobody is recorded as having connected this account.")
+    stored = []
+    for kind, secret, expires in (
+        (CredentialKind.ACCESS_TOKEN, tokens.access_token, tokens.expires_at),
+        (CredentialKind.REFRESH_TOKEN, tokens.refresh_token, None),
+    ):
+        if not secret:
+            continue
+        register_secret(secret)
+        Credential.objects.filter(account=account, kind=kind, revoked_at__isnull=True).update(
+            revoked_at=now, ciphertext=None
+        )
+        cred = Credential.objects.create(
+            account=account,
+            kind=kind,
+            ciphertext=v.encrypt(secret),
+            key_id=v.primary_key_id,
+            set_by=set_by,
+            expires_at=expires,
+        )
+        stored.append({"credential_id": cred.pk, "kind": kind.value})
+    record(
+        action="connectors.tokens.store",
+        actor=None,
+        actor_name=f"{set_by.full_name} <{set_by.email}> (OAuth)",
+        obj=account,
+        after={"credentials": stored, "expires_at": tokens.expires_at, "key_id": v.primary_key_id},
+    )
+
+
+def _tokens_for(connection: Connection) -> TokenSet:
+    account = connection.account
+    access = read_secret(account=account, kind=CredentialKind.ACCESS_TOKEN)
+    try:
+        refresh = read_secret(account=account, kind=CredentialKind.REFRESH_TOKEN)
+    except NotFound:
+        refresh = ""
+    register_secret(access)
+    register_secret(refresh)
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh,
+        expires_at=connection.token_expires_at,
+        scopes=tuple(connection.scopes or ()),
+        remote_account_id=connection.remote_account_id,
+    )
+
+
+def refresh_tokens(*, connection_id: int, connector: Connector | None = None) -> TokenSet:
+    """Refresh the access token (system). On refusal the connection becomes expired or revoked
+    and an alert is raised; the error is re-raised."""
+    connection = Connection.objects.select_related("account").get(pk=connection_id)
+    connector = connector or get_connector(connection.account.network)
+    tokens = _tokens_for(connection)
+    if not tokens.refresh_token or not connector.capabilities.token_refresh:
+        record_access_lost(
+            connection_id=connection_id,
+            state=ConnectionState.EXPIRED,
+            reason="the access token expired and the network does not refresh it",
+        )
+        raise AuthExpired("the access token expired")
+    try:
+        fresh = connector.refresh(tokens=tokens)
+    except (AuthRevoked, AuthExpired, Unsupported) as exc:
+        target = (
+            ConnectionState.REVOKED if isinstance(exc, AuthRevoked) else ConnectionState.EXPIRED
+        )
+        record_access_lost(connection_id=connection_id, state=target, reason=exc.message)
+        raise
+    with transaction.atomic():
+        locked = _locked_connection(connection.account)
+        _store_tokens(account=locked.account, tokens=fresh, set_by=None)
+        locked.token_expires_at = fresh.expires_at
+        if fresh.scopes:
+            locked.scopes = list(fresh.scopes)
+        locked.save(update_fields=["token_expires_at", "scopes"])
+        record(
+            action="connectors.tokens.refresh",
+            actor=None,
+            actor_name="capture",
+            obj=locked.account,
+            after={"token_expires_at": fresh.expires_at},
+        )
+    return fresh
+
+
+def record_access_lost(*, connection_id: int, state: ConnectionState, reason: str) -> None:
+    """The network refused our access (system). Capture has stopped: alert the owner and
+    compliance. Idempotent: a connection already in ``state`` is left as is."""
+    with transaction.atomic():
+        connection = (
+            Connection.objects.select_for_update().select_related("account").get(pk=connection_id)
+        )
+        if connection.status == state.value:
+            return
+        _transition(connection, state, actor=None, actor_name="capture", reason=reason)
+        account = connection.account
+        raise_alert(
+            code=ALERT_ACCESS_LOST,
+            severity=AlertSeverity.CRITICAL,
+            account=account,
+            title=f"Capture of {account} has stopped: {state.label.lower()}",
+            body=(
+                f"Vetline can no longer capture {account} ({reason}). Until the account is "
+                "reconnected nothing sent or received on it is archived. "
+                + (
+                    "The account holder must reconnect it through a new consent link."
+                    if account.kind == AccountKind.EMPLOYEE
+                    else "An administrator must reconnect it."
+                )
+            ),
+        )
+
+
+def disconnect_account(*, actor: Person, account: SocialAccount) -> Connection:
+    """Withdraw Vetline's access on purpose: the tokens are wiped from the vault at once."""
+    require(actor, Perm.CREDENTIALS_MANAGE)
+    with transaction.atomic():
+        connection = Connection.objects.filter(account=account).first()
+        if connection is None or connection.status == ConnectionState.DISCONNECTED:
+            raise Conflict("This account is not connected.")
+        connection = _locked_connection(account)
+        now = timezone.now()
+        wiped = list(
+            Credential.objects.filter(
+                account=account,
+                kind__in=[CredentialKind.ACCESS_TOKEN, CredentialKind.REFRESH_TOKEN],
+                revoked_at__isnull=True,
+            ).values_list("pk", flat=True)
+        )
+        Credential.objects.filter(pk__in=wiped).update(
+            revoked_at=now, revoked_by=actor, ciphertext=None
+        )
+        _transition(
+            connection,
+            ConnectionState.DISCONNECTED,
+            actor=actor,
+            reason=f"disconnected by {actor}; credentials {wiped} wiped",
+            pending_by=None,
+            oauth_state_sha256="",
+            oauth_verifier_ciphertext=None,
+        )
+    return connection
+
+
+# --- Consent links -----------------------------------------------------------------------------
+
+
+def consent_url(token: str) -> str:
+    return settings.VETLINE_BASE_URL.rstrip("/") + reverse("connectors:consent", args=[token])
+
+
+@dataclass(frozen=True)
+class IssuedConsentLink:
+    link: ConsentLink
+    token: str = ""
+
+    @property
+    def url(self) -> str:
+        return consent_url(self.token)
+
+
+def create_consent_link(*, actor: Person, account: SocialAccount) -> IssuedConsentLink:
+    """Send the owner of a personal-for-business account a signed, expiring, single-use link
+    through which they connect the account themselves."""
+    require(actor, Perm.ACCOUNTS_MANAGE)
+    if account.kind != AccountKind.EMPLOYEE:
+        raise ValidationFailed(
+            "Consent links are for personal-for-business accounts; connect corporate accounts "
+            "directly."
+        )
+    if not account.is_active or not account.owner.is_active:
+        raise ValidationFailed("The account or its owner is no longer active.")
+    get_connector(account.network)  # refuse early when the network cannot be connected
+    nonce = secrets.token_urlsafe(32)
+    hours = settings.VETLINE_CONSENT_LINK_HOURS
+    with transaction.atomic():
+        link = ConsentLink.objects.create(
+            account=account,
+            person=account.owner,
+            nonce_sha256=_sha(nonce),
+            created_by=actor,
+            expires_at=timezone.now() + dt.timedelta(hours=hours),
+        )
+        token = signing.dumps({"l": link.pk, "n": nonce}, salt=CONSENT_SALT, compress=True)
+        record(
+            action="connectors.consent_link.create",
+            actor=actor,
+            obj=account,
+            after={"link_id": link.pk, "person_id": link.person_id, "expires_at": link.expires_at},
+        )
+        issued = IssuedConsentLink(link=link, token=token)
+        owner = account.owner
+        url = issued.url
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=f"Connect your {account.get_network_display()} account to Vetline",
+                message=(
+                    f"Hello {owner.full_name},\n\n{actor.full_name} asks you to connect your "
+                    f"account {account.handle} so that it is captured for compliance. Follow "
+                    f"this link and sign in to the network yourself; nobody else sees your "
+                    f"password. The link works once, for you only, for {hours} hours.\n\n{url}\n"
+                ),
+                from_email=None,
+                recipient_list=[owner.email],
+                fail_silently=True,
+            )
+        )
+    return issued
+
+
+def read_consent_link(*, actor: Person, token: str) -> ConsentLink:
+    """The link behind ``token`` if ``actor`` may use it now. Wrong person or a forged token:
+    NotFound (nothing is revealed). Expired or used: a message saying so."""
+    try:
+        data = signing.loads(token, salt=CONSENT_SALT)
+        link_id, nonce = int(data["l"]), str(data["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise NotFound("This consent link is not valid.") from exc
+    link = ConsentLink.objects.filter(pk=link_id).select_related("account", "person").first()
+    if (
+        link is None
+        or not secrets.compare_digest(link.nonce_sha256, _sha(nonce))
+        or link.person_id != actor.pk
+    ):
+        raise NotFound("This consent link is not valid.")
+    if link.used_at is not None:
+        raise Conflict("This consent link has already been used; ask for a new one.")
+    if link.expires_at <= timezone.now():
+        raise ValidationFailed("This consent link has expired; ask for a new one.")
+    return link
+
+
+def redeem_consent_link(*, actor: Person, token: str, redirect_uri: str) -> AuthorizationStart:
+    """The employee follows their link: it is used up, and their OAuth flow starts."""
+    require(actor, Perm.OWN_ACCOUNTS)
+    link = read_consent_link(actor=actor, token=token)
+    with transaction.atomic():
+        locked = ConsentLink.objects.select_for_update().get(pk=link.pk)
+        if locked.used_at is not None:
+            raise Conflict("This consent link has already been used; ask for a new one.")
+        locked.used_at = timezone.now()
+        locked.save(update_fields=["used_at"])
+        record(
+            action="connectors.consent_link.use",
+            actor=actor,
+            obj=link.account,
+            after={"link_id": link.pk},
+        )
+        return _start(actor=actor, account=link.account, redirect_uri=redirect_uri)
+
+
+# --- Alerts ------------------------------------------------------------------------------------
+
+
+def alert_recipients(account: SocialAccount | None) -> list[Person]:
+    officers = Person.objects.filter(
+        is_active=True,
+        pk__in=RoleGrant.objects.filter(role=Role.COMPLIANCE_OFFICER.value).values("person_id"),
+    )
+    people = {p.pk: p for p in officers}
+    if account is not None and account.owner.is_active:
+        people.setdefault(account.owner_id, account.owner)
+    return list(people.values())
+
+
+def raise_alert(
+    *,
+    code: str,
+    severity: AlertSeverity,
+    account: SocialAccount | None,
+    title: str,
+    body: str,
+) -> Alert | None:
+    """Open an alert for the account's owner and the compliance officers, e-mailed after the
+    commit. Call inside a transaction. An alert already open for (account, code) is kept and
+    None is returned, so a failing job does not flood anyone."""
+    if Alert.objects.filter(account=account, code=code, resolved_at__isnull=True).exists():
+        return None
+    alert = Alert.objects.create(
+        code=code, severity=severity, account=account, title=title[:300], body=body
+    )
+    recipients = alert_recipients(account)
+    AlertRecipient.objects.bulk_create([AlertRecipient(alert=alert, person=p) for p in recipients])
+    record(
+        action="connectors.alert.raise",
+        actor=None,
+        actor_name="capture",
+        obj=alert,
+        after={
+            "code": code,
+            "severity": str(severity),
+            "account_id": account.pk if account else None,
+            "recipients": [p.pk for p in recipients],
+        },
+    )
+    alert_id = alert.pk
+    transaction.on_commit(lambda: _email_alert(alert_id))
+    return alert
+
+
+def _email_alert(alert_id: int) -> None:
+    alert = Alert.objects.get(pk=alert_id)
+    deliveries = list(alert.deliveries.select_related("person").filter(emailed_at__isnull=True))
+    emails = [d.person.email for d in deliveries if d.person.email]
+    if not emails:
+        return
+    try:
+        send_mail(
+            subject=f"[Vetline {alert.get_severity_display()}] {alert.title}",
+            message=alert.body,
+            from_email=None,
+            recipient_list=emails,
+        )
+    except Exception:  # the alert stays visible in the app even when mail is down
+        logger.exception("connectors.alert.email_failed", extra={"alert": alert_id})
+        return
+    AlertRecipient.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+        emailed_at=timezone.now()
+    )
+
+
+def resolve_alerts(*, account: SocialAccount, codes: tuple[str, ...], reason: str) -> int:
+    """Close open alerts of these codes (call inside a transaction)."""
+    open_alerts = list(
+        Alert.objects.filter(account=account, code__in=codes, resolved_at__isnull=True)
+    )
+    if not open_alerts:
+        return 0
+    Alert.objects.filter(pk__in=[a.pk for a in open_alerts]).update(resolved_at=timezone.now())
+    record(
+        action="connectors.alert.resolve",
+        actor=None,
+        actor_name="capture",
+        obj=account,
+        after={"alert_ids": [a.pk for a in open_alerts], "reason": reason},
+    )
+    return len(open_alerts)
+
+
+def mark_alert_read(*, actor: Person, alert_id: int) -> AlertRecipient:
+    with transaction.atomic():
+        delivery = (
+            AlertRecipient.objects.select_for_update()
+            .filter(alert_id=alert_id, person=actor)
+            .select_related("alert")
+            .first()
+        )
+        if delivery is None:
+            raise NotFound("No such alert.")
+        if delivery.read_at is None:
+            delivery.read_at = timezone.now()
+            delivery.save(update_fields=["read_at"])
+            record(action="connectors.alert.read", actor=actor, obj=delivery.alert)
+    return delivery
+
+
+# --- Capture -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CaptureOutcome:
+    account_id: int
+    status: str  # captured, not_connected, deferred, failed, access_lost, superseded
+    pages: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    error: str = ""
+
+
+def request_capture(*, actor: Person, account: SocialAccount) -> None:
+    """An administrator asks for a capture now; it runs in the worker after the commit."""
+    require(actor, Perm.ACCOUNTS_MANAGE)
+    connection = Connection.objects.filter(account=account).first()
+    if connection is None or connection.state not in CAPTURABLE:
+        raise ValidationFailed("This account is not connected, so it cannot be captured.")
+    from vetline.connectors.tasks import capture_account_task
+
+    with transaction.atomic():
+        record(action="connectors.capture.request", actor=actor, obj=account)
+        account_id = account.pk
+        transaction.on_commit(lambda: capture_account_task(account_id))
+
+
+def capture_account(
+    *,
+    account_id: int,
+    max_pages: int = 50,
+    page_size: int = 200,
+    connector: Connector | None = None,
+) -> CaptureOutcome:
+    """Capture one account from its stored cursor (system; safe to re-run after a crash).
+
+    Each page's items are archived through :func:`ingest_batch` and the cursor advances in the
+    *same* transaction, so a crash loses nothing and re-fetching after one duplicates nothing
+    (the archive recognises items already archived). If another worker advanced the cursor in
+    the meantime, this run stops (compare-and-set on the cursor)."""
+    account = SocialAccount.objects.select_related("owner").get(pk=account_id)
+    outcome = CaptureOutcome(account_id=account_id, status="captured")
+    connection = Connection.objects.filter(account=account).first()
+    if connection is None or connection.state not in CAPTURABLE or not account.is_active:
+        outcome.status = "not_connected"
+        return outcome
+    state, _ = CaptureState.objects.get_or_create(account=account)
+    now = timezone.now()
+    if state.retry_not_before is not None and state.retry_not_before > now:
+        outcome.status = "deferred"
+        return outcome
+    CaptureState.objects.filter(pk=state.pk).update(last_attempt_at=now)
+    connector = connector or get_connector(account.network)
+    source = f"api:{account.network}"[:100]
+    try:
+        try:
+            tokens = _tokens_for(connection)
+        except NotFound as exc:
+            raise AuthRevoked("the credentials were revoked in the vault") from exc
+        if tokens.expired(now) and tokens.refresh_token:
+            tokens = refresh_tokens(connection_id=connection.pk, connector=connector)
+        refreshed = False
+        for _ in range(max_pages):
+            cursor = state.cursor if state.has_cursor else None
+            try:
+                page = connector.fetch_activity(
+                    tokens=tokens, handle=account.handle, cursor=cursor, limit=page_size
+                )
+            except AuthExpired:
+                if refreshed or not tokens.refresh_token:
+                    raise
+                tokens = refresh_tokens(connection_id=connection.pk, connector=connector)
+                refreshed = True
+                continue
+            with transaction.atomic():
+                locked = CaptureState.objects.select_for_update().get(pk=state.pk)
+                if (locked.cursor, locked.has_cursor) != (state.cursor, state.has_cursor):
+                    outcome.status = "superseded"
+                    break
+                if page.items:
+                    report = ingest_batch(
+                        items=list(page.items), account=account, source=source, actor=None
+                    )
+                    outcome.ingested += report.ingested
+                    outcome.duplicates += report.duplicates
+                    outcome.quarantined += report.quarantined
+                    locked.items_captured += report.ingested
+                    locked.items_quarantined += report.quarantined
+                if page.cursor is not None:
+                    locked.cursor = page.cursor
+                    locked.has_cursor = True
+                locked.save(
+                    update_fields=["cursor", "has_cursor", "items_captured", "items_quarantined"]
+                )
+            state = locked
+            outcome.pages += 1
+            if not page.more:
+                break
+    except AuthRevoked as exc:
+        record_access_lost(
+            connection_id=connection.pk, state=ConnectionState.REVOKED, reason=exc.message
+        )
+        return _failed(outcome, "access_lost", exc.message)
+    except AuthExpired as exc:
+        record_access_lost(
+            connection_id=connection.pk, state=ConnectionState.EXPIRED, reason=exc.message
+        )
+        return _failed(outcome, "access_lost", exc.message)
+    except RateLimited as exc:
+        CaptureState.objects.filter(pk=state.pk).update(
+            retry_not_before=timezone.now() + dt.timedelta(seconds=exc.retry_after),
+            last_error=f"rate limited; retrying in {int(exc.retry_after)} s",
+            last_error_at=timezone.now(),
+        )
+        return _failed(outcome, "deferred", exc.message)
+    except ConnectorError as exc:
+        _record_failure(connection=connection, state_id=state.pk, message=exc.message)
+        return _failed(outcome, "failed", exc.message)
+    except Exception as exc:
+        _record_failure(
+            connection=connection,
+            state_id=state.pk,
+            message=f"internal error: {type(exc).__name__}",
+        )
+        raise
+    if outcome.status == "captured":
+        _record_success(connection=connection, state_id=state.pk)
+    logger.info("connectors.capture.done", extra=outcome.__dict__)
+    return outcome
+
+
+def _failed(outcome: CaptureOutcome, status: str, message: str) -> CaptureOutcome:
+    outcome.status = status
+    outcome.error = message
+    logger.warning("connectors.capture.failed", extra=outcome.__dict__)
+    return outcome
+
+
+def _record_success(*, connection: Connection, state_id: int) -> None:
+    with transaction.atomic():
+        state = CaptureState.objects.select_for_update().get(pk=state_id)
+        state.last_success_at = timezone.now()
+        state.consecutive_failures = 0
+        state.retry_not_before = None
+        state.save(update_fields=["last_success_at", "consecutive_failures", "retry_not_before"])
+        locked = (
+            Connection.objects.select_for_update().select_related("account").get(pk=connection.pk)
+        )
+        if locked.status == ConnectionState.ERROR:
+            _transition(
+                locked, ConnectionState.CONNECTED, actor=None, actor_name="capture", reason="ok"
+            )
+        resolve_alerts(
+            account=locked.account,
+            codes=(ALERT_CAPTURE_FAILING, ALERT_CAPTURE_LAGGING),
+            reason="capture succeeded",
+        )
+
+
+def _record_failure(*, connection: Connection, state_id: int, message: str) -> None:
+    threshold = settings.VETLINE_CAPTURE_FAILURES_BEFORE_ALERT
+    with transaction.atomic():
+        state = CaptureState.objects.select_for_update().get(pk=state_id)
+        state.consecutive_failures += 1
+        state.last_error = message[:1000]
+        state.last_error_at = timezone.now()
+        state.save(update_fields=["consecutive_failures", "last_error", "last_error_at"])
+        if state.consecutive_failures < threshold:
+            return
+        locked = (
+            Connection.objects.select_for_update().select_related("account").get(pk=connection.pk)
+        )
+        if locked.status == ConnectionState.CONNECTED:
+            _transition(
+                locked, ConnectionState.ERROR, actor=None, actor_name="capture", reason=message
+            )
+        raise_alert(
+            code=ALERT_CAPTURE_FAILING,
+            severity=AlertSeverity.CRITICAL,
+            account=locked.account,
+            title=f"Capture of {locked.account} is failing",
+            body=(
+                f"The last {state.consecutive_failures} captures of {locked.account} failed "
+                f"({message}). Items sent or received meanwhile are not archived yet; they "
+                "will be captured from the stored cursor once capture works again."
+            ),
+        )
+
+
+def capture_due_account_ids() -> list[int]:
+    return list(
+        Connection.objects.filter(
+            status__in=[s.value for s in CAPTURABLE], account__is_active=True
+        ).values_list("account_id", flat=True)
+    )
+
+
+def check_capture_lag(*, now: dt.datetime | None = None) -> int:
+    """Alert on every connected account whose last successful capture is older than
+    ``VETLINE_CAPTURE_LAG_ALERT_MINUTES``. Returns the number of alerts opened."""
+    now = now or timezone.now()
+    limit = dt.timedelta(minutes=settings.VETLINE_CAPTURE_LAG_ALERT_MINUTES)
+    opened = 0
+    for connection in Connection.objects.filter(
+        status__in=[s.value for s in CAPTURABLE], account__is_active=True
+    ).select_related("account", "account__owner"):
+        state = CaptureState.objects.filter(account=connection.account).first()
+        since = (state.last_success_at if state else None) or connection.connected_at
+        if since is None or now - since <= limit:
+            continue
+        minutes = int((now - since).total_seconds() // 60)
+        with transaction.atomic():
+            if raise_alert(
+                code=ALERT_CAPTURE_LAGGING,
+                severity=AlertSeverity.WARNING,
+                account=connection.account,
+                title=f"Capture of {connection.account} is {minutes} minutes behind",
+                body=(
+                    f"The last successful capture of {connection.account} was {minutes} minutes "
+                    f"ago (threshold {settings.VETLINE_CAPTURE_LAG_ALERT_MINUTES})."
+                ),
+            ):
+                opened += 1
+    return opened

@@ -1,0 +1,1 @@
+"""Facebook Pages connector and the Graph API helpers shared with Instagram."""

@@ -1,0 +1,1 @@
+"""Instagram professional accounts through the Instagram Graph API."""

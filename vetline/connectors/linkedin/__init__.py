@@ -1,0 +1,1 @@
+"""LinkedIn connector (Posts, Social Actions and Images APIs through linkedin-api-client)."""

@@ -1,0 +1,1 @@
+"""Mastodon and Mastodon-compatible servers (Pleroma/Akkoma, GoToSocial, Takahē), on Mastodon.py."""

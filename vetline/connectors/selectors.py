@@ -1,0 +1,102 @@
+"""Reads of the connector layer: an account's connection and capture health, a person's
+alerts, the installed connectors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from vetline.accounts.models import SocialAccount
+from vetline.connectors.base import CAPABILITY_LABELS
+from vetline.connectors.models import AlertRecipient, CaptureState, Connection
+from vetline.connectors.registry import installed
+from vetline.connectors.states import ConnectionState
+from vetline.identity.models import Person
+
+SANDBOX = "sandbox"
+
+
+@dataclass
+class AccountConnection:
+    """What the account page and the API show about an account's connection and capture."""
+
+    account_id: int
+    connector_installed: bool
+    connector_label: str
+    training_only: bool
+    capabilities: dict[str, Any]
+    status: str
+    status_label: str
+    status_reason: str
+    capture_stopped: bool
+    scopes: list[str]
+    token_expires_at: Any
+    connected_at: Any
+    connected_by: str
+    last_attempt_at: Any
+    last_success_at: Any
+    lag_seconds: int | None
+    items_captured: int
+    items_quarantined: int
+    last_error: str
+    last_error_at: Any
+    consecutive_failures: int
+
+    @property
+    def capability_list(self) -> list[tuple[str, bool]]:
+        return [(label, bool(self.capabilities.get(k))) for k, label in CAPABILITY_LABELS.items()]
+
+    @property
+    def token_expired(self) -> bool:
+        return self.token_expires_at is not None and self.token_expires_at <= timezone.now()
+
+
+def account_connection(account: SocialAccount) -> AccountConnection:
+    plugin = installed().get(account.network)
+    connection = Connection.objects.filter(account=account).select_related("connected_by").first()
+    state = CaptureState.objects.filter(account=account).first()
+    status = connection.state if connection else None
+    return AccountConnection(
+        account_id=account.pk,
+        connector_installed=plugin is not None,
+        connector_label=plugin.cls.label if plugin else "",
+        training_only=bool(plugin and plugin.cls.training_only) or account.network == SANDBOX,
+        capabilities=plugin.cls.capabilities.as_dict() if plugin else {},
+        status=status.value if status else "not_connected",
+        status_label=status.label if status else "Not connected",
+        status_reason=connection.status_reason if connection else "",
+        capture_stopped=bool(status and status.capture_stopped),
+        scopes=list(connection.scopes or []) if connection else [],
+        token_expires_at=connection.token_expires_at if connection else None,
+        connected_at=connection.connected_at if connection else None,
+        connected_by=str(connection.connected_by) if connection and connection.connected_by else "",
+        last_attempt_at=state.last_attempt_at if state else None,
+        last_success_at=state.last_success_at if state else None,
+        lag_seconds=state.lag_seconds() if state else None,
+        items_captured=state.items_captured if state else 0,
+        items_quarantined=state.items_quarantined if state else 0,
+        last_error=state.last_error if state else "",
+        last_error_at=state.last_error_at if state else None,
+        consecutive_failures=state.consecutive_failures if state else 0,
+    )
+
+
+def alerts_for(person: Person) -> QuerySet[AlertRecipient]:
+    return (
+        AlertRecipient.objects.filter(person=person)
+        .select_related("alert", "alert__account")
+        .order_by("-alert__created_at")
+    )
+
+
+def unread_alert_count(person: Person) -> int:
+    return AlertRecipient.objects.filter(
+        person=person, read_at__isnull=True, alert__resolved_at__isnull=True
+    ).count()
+
+
+def connected_states() -> list[str]:
+    return [ConnectionState.CONNECTED.value, ConnectionState.ERROR.value]

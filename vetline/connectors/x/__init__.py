@@ -1,0 +1,1 @@
+"""X (formerly Twitter), API v2 through tweepy."""
