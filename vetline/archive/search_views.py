@@ -45,6 +45,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "directions": Direction.choices,
         "verdicts": search_actions.VERDICTS,
         "saved": search_actions.saved_searches(user),
+        "can_export": user.can(Perm.ARCHIVE_EXPORT),
         "hits": None,
         "error": "",
     }

@@ -230,3 +230,12 @@ def test_the_page_is_prefilled_from_a_hold_and_from_a_search(
     assert bad.status_code == 200 and "one thing at a time" in bad.content.decode()
     hostile = client.post("/archive/export/", {"search_filters": '{"evil": 1}'})
     assert hostile.status_code == 200 and "not search filters" in hostile.content.decode()
+
+
+def test_the_search_page_links_its_results_to_the_export(
+    archive: Any, world: Any, login: Any
+) -> None:
+    page = login(_officer(world)).get("/archive/search/?q=fund&kind=post").content.decode()
+    assert 'id="export-results"' in page and "/archive/export/?" in page and "q=fund" in page
+    supervisor = login(world.people[Role.SUPERVISOR]).get("/archive/search/?q=fund")
+    assert 'id="export-results"' not in supervisor.content.decode()
