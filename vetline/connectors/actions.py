@@ -152,6 +152,16 @@ def _start(*, actor: Person, account: SocialAccount, redirect_uri: str) -> Autho
         raise ValidationFailed(f"{connector.label} is not connected through OAuth.")
     state = secrets.token_urlsafe(32)
     verifier, challenge = new_pkce_pair()
+    # Build the URL first: a network that is not configured (no client id) is a clear error and
+    # leaves the connection as it was, rather than stuck in PENDING.
+    try:
+        url = connector.authorization_url(
+            redirect_uri=redirect_uri, state=state, code_challenge=challenge, handle=account.handle
+        )
+    except ConnectorError as exc:
+        raise ValidationFailed(
+            f"{connector.label} cannot be connected: {exc}", code="connector_unavailable"
+        ) from exc
     with transaction.atomic():
         connection = _locked_connection(account)
         _transition(
@@ -164,9 +174,6 @@ def _start(*, actor: Person, account: SocialAccount, redirect_uri: str) -> Autho
             oauth_verifier_ciphertext=vault().encrypt(verifier),
             oauth_started_at=timezone.now(),
         )
-    url = connector.authorization_url(
-        redirect_uri=redirect_uri, state=state, code_challenge=challenge, handle=account.handle
-    )
     return AuthorizationStart(url=url, state=state, code_verifier=verifier)
 
 

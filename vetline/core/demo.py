@@ -421,6 +421,8 @@ def _connect_sandbox(admin: Person, people: dict[str, Person]) -> int:
             actor=actor, state=query["state"][0], code=query["code"][0], redirect_uri=callback
         )
         connected += 1
+    if not connected:  # already loaded: a second run adds nothing
+        return 0
     simulate(rng=random.Random(7), actions=6)
     for account_id in connector_actions.capture_due_account_ids():
         connector_actions.capture_account(account_id=account_id)

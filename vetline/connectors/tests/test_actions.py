@@ -89,6 +89,22 @@ def test_network_without_connector_cannot_be_connected(world: Any) -> None:
     assert info.value.code == "connector_not_installed"
 
 
+def test_unconfigured_network_is_a_clear_error_and_leaves_no_pending_state(
+    world: Any, settings: Any
+) -> None:
+    """An X account with no client id configured: a ValidationFailed naming the setting, and the
+    connection is not left PENDING (CI once found this as a 500 in the API)."""
+    settings.VETLINE_CONNECTORS = {}
+    with pytest.raises(ValidationFailed) as info:
+        actions.start_connection(
+            actor=world.people[Role.ADMINISTRATOR], account=world.corporate, redirect_uri=CALLBACK
+        )
+    assert info.value.code == "connector_unavailable"
+    assert "client_id" in str(info.value)
+    assert not Connection.objects.filter(account=world.corporate, status="pending").exists()
+    assert _actions_logged("connectors.") == []
+
+
 def test_employee_accounts_need_a_consent_link(world: Any, employee_sandbox: Any) -> None:
     with pytest.raises(ValidationFailed):
         actions.start_connection(
