@@ -144,6 +144,9 @@ def _register_routers() -> None:
     from vetline.identity.api import router as identity_router
     from vetline.importers.api import router as importers_router
     from vetline.policy.api import router as policy_router
+    from vetline.profiles.api import router as profiles_router
+    from vetline.publishing.api import router as publishing_router
+    from vetline.supervision.api import router as supervision_router
 
     api.add_router("/", identity_router)
     api.add_router("/accounts", accounts_router)
@@ -155,6 +158,9 @@ def _register_routers() -> None:
     api.add_router("/archive/search", search_router)
     api.add_router("/imports", importers_router)
     api.add_router("/connectors", connectors_router)
+    api.add_router("/publishing", publishing_router)
+    api.add_router("/profiles", profiles_router)
+    api.add_router("/supervision", supervision_router)
 
 
 _register_routers()

@@ -86,6 +86,9 @@ INSTALLED_APPS = [
     "vetline.importers",
     "vetline.connectors",
     "vetline.connectors.sandbox",
+    "vetline.publishing",
+    "vetline.profiles",
+    "vetline.supervision",
 ]
 
 MIDDLEWARE = [

@@ -18,6 +18,9 @@ urlpatterns = [
     path("archive/", include("vetline.archive.urls")),
     path("imports/", include("vetline.importers.urls")),
     path("connectors/", include("vetline.connectors.urls")),
+    path("publishing/", include("vetline.publishing.urls")),
+    path("profiles/", include("vetline.profiles.urls")),
+    path("supervision/", include("vetline.supervision.urls")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -58,8 +58,15 @@ class Perm(StrEnum):
     LEGAL_HOLD = "legal.hold"
     POLICY_VIEW = "policy.view"  # read policies, their versions and diffs
     POLICY_MANAGE = "policy.manage"
+    # Publishing: the line of authority (drafting itself is scoped by PUBLISH/APPROVE assignments)
+    APPROVAL_CHAINS_MANAGE = "publishing.chains"  # configure approval chains and delegations
+    SCREENING_OVERRIDE = "publishing.override"  # override a block hit with a written reason
+    PUBLISHING_FREEZE = "publishing.freeze"  # freeze and lift the freeze on queued posts
+    PROFILES_VET = "profiles.vet"  # approve or reject employees' proposed profiles
     # Supervision, community, reporting
     SUPERVISE = "supervision.review"
+    SUPERVISION_MANAGE = "supervision.manage"  # queues, routing, sampling plans, retro runs
+    INSPECT = "supervision.inspect"  # the per-employee / per-account inspection timeline
     MODERATE = "community.moderate"
     REPORTS_VIEW = "reports.view"
 
@@ -67,6 +74,8 @@ class Perm(StrEnum):
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ADMINISTRATOR: frozenset(
         {
+            Perm.APPROVAL_CHAINS_MANAGE,
+            Perm.PUBLISHING_FREEZE,
             Perm.ACCOUNTS_VIEW_ALL,
             Perm.ACCOUNTS_MANAGE,
             Perm.CREDENTIALS_MANAGE,
@@ -89,6 +98,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.POLICY_MANAGE,
             Perm.SUPERVISE,
             Perm.REPORTS_VIEW,
+            Perm.APPROVAL_CHAINS_MANAGE,
+            Perm.SCREENING_OVERRIDE,
+            Perm.PUBLISHING_FREEZE,
+            Perm.PROFILES_VET,
+            Perm.SUPERVISION_MANAGE,
+            Perm.INSPECT,
         }
     ),
     Role.SUPERVISOR: frozenset(
@@ -109,7 +124,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.POLICY_VIEW,
         }
     ),
-    Role.EXECUTIVE: frozenset({Perm.ACCOUNTS_VIEW_ALL, Perm.PEOPLE_VIEW, Perm.REPORTS_VIEW}),
+    Role.EXECUTIVE: frozenset(
+        {Perm.ACCOUNTS_VIEW_ALL, Perm.PEOPLE_VIEW, Perm.REPORTS_VIEW, Perm.INSPECT}
+    ),
 }
 
 # Holding any of these makes TOTP enrolment mandatory before anything else can be done:

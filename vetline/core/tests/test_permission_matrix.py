@@ -6,8 +6,6 @@ to the role mapping or a new endpoint without an entry makes this fail.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -15,27 +13,31 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from vetline.api import api
-from vetline.identity.roles import Role
-
-ALL = frozenset(Role)
-ADMIN = frozenset({Role.ADMINISTRATOR})
-PEOPLE_READERS = frozenset(
-    {Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.EXECUTIVE}
+from vetline.core.tests.matrix_support import (
+    ADMIN,
+    ALL,
+    ANONYMOUS,
+    AUDIT_EXPORTERS,
+    AUDIT_READERS,
+    PEOPLE_READERS,
+    POLICY_MANAGERS,
+    POLICY_READERS,
+    REGISTRY_WIDE,
+    SEES_ASSIGNED,
+    Case,
+    acc,
+    emp,
+    other,
 )
-AUDIT_READERS = frozenset({Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.AUDITOR})
-AUDIT_EXPORTERS = frozenset({Role.COMPLIANCE_OFFICER, Role.AUDITOR})
-POLICY_READERS = frozenset({Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.APPROVER})
-POLICY_MANAGERS = frozenset({Role.COMPLIANCE_OFFICER})
+from vetline.identity.roles import Role
+from vetline.profiles.tests import matrix as profiles_matrix
+from vetline.publishing.tests import matrix as publishing_matrix
+from vetline.supervision.tests import matrix as supervision_matrix
+
 SMALL_POLICY = (
     "name: matrix\nrules:\n  - id: r\n    kind: lexicon\n    severity: warn\n"
     "    explanation: e\n    terms: [x]\n"
 )
-REGISTRY_WIDE = frozenset(
-    {Role.ADMINISTRATOR, Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR, Role.EXECUTIVE}
-)
-# The corporate account in the `world` fixture is assigned to the publisher and the approver.
-SEES_ASSIGNED = REGISTRY_WIDE | {Role.PUBLISHER, Role.APPROVER}
-ANONYMOUS = "anonymous"
 ARCHIVE_READERS = frozenset({Role.COMPLIANCE_OFFICER, Role.SUPERVISOR, Role.AUDITOR})
 
 
@@ -172,20 +174,6 @@ def alert_for_everyone(w: Any) -> int:
 EMPLOYEE_ONLY = frozenset({Role.EMPLOYEE})
 
 
-@dataclass(frozen=True)
-class Case:
-    """How to call one endpoint and who may. ``target`` picks the object: "assigned" is the
-    account the publisher/approver are assigned to, "unassigned" one nobody is."""
-
-    method: str
-    path: Callable[[Any], str]
-    allowed: frozenset[Role]
-    data: Callable[[Any], dict[str, Any]] | None = None
-    anonymous_ok: bool = False
-    note: str = ""
-    variants: tuple[str, ...] = field(default=("",))
-
-
 # --- Archive search (helpers) ---
 def conversation_account(w: Any) -> int:
     """An account with an archived conversation "matrix-conv"."""
@@ -278,18 +266,6 @@ def x_archive_upload(w: Any) -> dict[str, Any]:
         "account": acc(w),
         "file": SimpleUploadedFile("matrix.zip", b"window.YTD.tweets.part0 = []"),
     }
-
-
-def acc(w: Any) -> int:
-    return w.corporate.pk
-
-
-def other(w: Any) -> int:
-    return w.other.pk
-
-
-def emp(w: Any) -> int:
-    return w.people[Role.EMPLOYEE].pk
 
 
 # --- Pages -------------------------------------------------------------------------------------
@@ -914,6 +890,13 @@ API: dict[str, list[Case]] = {
         Case("GET", lambda w: f"/api/imports/{finished_import(w)}", IMPORTERS, note="owner")
     ],
 }
+
+# Apps that keep their entries next to their code (``<app>/tests/matrix.py``).
+for _app_matrix in (publishing_matrix, profiles_matrix, supervision_matrix):
+    for _table, _entries in ((PAGES, _app_matrix.PAGES), (API, _app_matrix.API)):
+        _clash = set(_table) & set(_entries)
+        assert not _clash, f"matrix entries listed twice: {sorted(_clash)}"
+        _table.update(_entries)
 
 
 def _walk(patterns: list[Any], prefix: str = "", ns: str = "") -> list[tuple[str, str]]:

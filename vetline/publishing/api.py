@@ -1,0 +1,7 @@
+"""The publishing REST API."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["publishing"])
