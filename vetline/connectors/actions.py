@@ -329,6 +329,28 @@ def refresh_tokens(*, connection_id: int, connector: Connector | None = None) ->
     return fresh
 
 
+def account_tokens(account: SocialAccount) -> tuple[Connector, TokenSet]:
+    """The connector and current tokens of a *connected* account, refreshed when expired
+    (system; for publishing and other callers outside capture). Raises ValidationFailed when the
+    account is not connected, and AuthExpired/AuthRevoked (after alerting) when the network
+    refuses the refresh."""
+    connection = (
+        Connection.objects.filter(account=account, status=ConnectionState.CONNECTED.value)
+        .select_related("account")
+        .first()
+    )
+    if connection is None:
+        raise ValidationFailed(
+            f"{account} is not connected: connect it on its account page first.",
+            code="not_connected",
+        )
+    connector = get_connector(account.network)
+    tokens = _tokens_for(connection)
+    if tokens.expired(timezone.now()) and tokens.refresh_token:
+        tokens = refresh_tokens(connection_id=connection.pk, connector=connector)
+    return connector, tokens
+
+
 def record_access_lost(*, connection_id: int, state: ConnectionState, reason: str) -> None:
     """The network refused our access (system). Capture has stopped: alert the owner and
     compliance. Idempotent: a connection already in ``state`` is left as is."""

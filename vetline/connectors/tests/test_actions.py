@@ -383,3 +383,14 @@ def test_cursor_compare_and_set_stops_a_superseded_run(world: Any, connected: An
         outcome = actions.capture_account(account_id=connected.pk)
     assert outcome.status == "superseded"
     assert ArchivedRecord.objects.filter(account=connected).count() == 0
+
+
+def test_account_tokens_for_connected_accounts_only(
+    world: Any, connected: Any, sandbox_account: Any
+) -> None:
+    connector, tokens = actions.account_tokens(connected)
+    assert isinstance(connector, SandboxConnector) and tokens.access_token.startswith("sbx_at_")
+    actions.disconnect_account(actor=world.people[Role.ADMINISTRATOR], account=connected)
+    with pytest.raises(ValidationFailed) as info:
+        actions.account_tokens(connected)
+    assert info.value.code == "not_connected"
