@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -26,11 +27,15 @@ from vetline.accounts.models import AccountKind, Credential, CredentialKind, Soc
 from vetline.archive.actions import ingest_batch
 from vetline.audit.actions import record
 from vetline.connectors.base import (
+    CAPABILITY_LABELS,
+    AccountRef,
     AuthExpired,
     AuthorizationStart,
     AuthRevoked,
+    CapabilityReport,
     Connector,
     ConnectorError,
+    Malformed,
     RateLimited,
     TokenSet,
     Unsupported,
@@ -46,8 +51,13 @@ from vetline.connectors.models import (
     ConsentLink,
 )
 from vetline.connectors.registry import ConnectorNotInstalled, connector_for
-from vetline.connectors.states import ConnectionState, IllegalTransition, check_transition
-from vetline.core.errors import Conflict, NotFound, ValidationFailed
+from vetline.connectors.states import (
+    TRANSITIONS,
+    ConnectionState,
+    IllegalTransition,
+    check_transition,
+)
+from vetline.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from vetline.identity.models import Person, RoleGrant
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm, Role
@@ -59,6 +69,8 @@ OAUTH_MAX_AGE: Final = dt.timedelta(minutes=30)
 ALERT_ACCESS_LOST: Final = "access_lost"
 ALERT_CAPTURE_FAILING: Final = "capture_failing"
 ALERT_CAPTURE_LAGGING: Final = "capture_lagging"
+ALERT_CAPABILITIES_MISSING: Final = "capabilities_missing"
+MAX_APP_PASSWORD_CHARS: Final = 200
 CAPTURABLE: Final = frozenset({ConnectionState.CONNECTED, ConnectionState.ERROR})
 
 
@@ -74,6 +86,18 @@ def get_connector(network: str) -> Connector:
             f"No connector is installed for {network}: this account cannot be connected yet.",
             code="connector_not_installed",
         ) from exc
+
+
+def account_ref(account: SocialAccount, connection: Connection | None = None) -> AccountRef:
+    """What a connector is told about the account a call is for (see :class:`AccountRef`)."""
+    if connection is None:
+        connection = Connection.objects.filter(account=account).first()
+    return AccountRef(
+        handle=account.handle,
+        kind=str(account.kind),
+        display_name=account.display_name,
+        remote_account_id=connection.remote_account_id if connection else "",
+    )
 
 
 def _snapshot(c: Connection) -> dict[str, Any]:
@@ -200,7 +224,10 @@ def complete_connection(*, actor: Person, state: str, code: str, redirect_uri: s
     connector = get_connector(connection.account.network)
     try:
         tokens = connector.exchange_code(
-            code=code, redirect_uri=redirect_uri, code_verifier=verifier
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=verifier,
+            account=account_ref(connection.account, connection),
         )
     except ConnectorError as exc:
         raise ValidationFailed(f"The network refused the connection: {exc.message}") from exc
@@ -208,30 +235,136 @@ def complete_connection(*, actor: Person, state: str, code: str, redirect_uri: s
         locked = _locked_connection(connection.account)
         if locked.oauth_state_sha256 != _sha(state) or locked.status != ConnectionState.PENDING:
             raise NotFound("This connection request is unknown or already used.")
-        _store_tokens(account=locked.account, tokens=tokens, set_by=actor)
-        now = timezone.now()
-        _transition(
-            locked,
-            ConnectionState.CONNECTED,
-            actor=actor,
-            reason="connected",
-            scopes=list(tokens.scopes),
-            token_expires_at=tokens.expires_at,
-            remote_account_id=tokens.remote_account_id[:200],
-            connected_by=actor,
-            connected_at=now,
-            pending_by=None,
-            oauth_state_sha256="",
-            oauth_verifier_ciphertext=None,
-            oauth_started_at=None,
-        )
-        CaptureState.objects.get_or_create(account=locked.account)
-        resolve_alerts(
-            account=locked.account,
-            codes=(ALERT_ACCESS_LOST, ALERT_CAPTURE_FAILING),
-            reason="reconnected",
-        )
+        _mark_connected(locked, tokens=tokens, actor=actor, reason="connected")
     return locked
+
+
+def _mark_connected(
+    connection: Connection, *, tokens: TokenSet, actor: Person, reason: str
+) -> None:
+    """Store the tokens and move the locked connection to CONNECTED, with its scopes and
+    expiry; capture can start and the access alerts are resolved. A capability probe runs
+    after the commit. Call inside a transaction with the row locked."""
+    _store_tokens(account=connection.account, tokens=tokens, set_by=actor)
+    _transition(
+        connection,
+        ConnectionState.CONNECTED,
+        actor=actor,
+        reason=reason,
+        scopes=list(tokens.scopes),
+        token_expires_at=tokens.expires_at,
+        remote_account_id=tokens.remote_account_id[:200],
+        connected_by=actor,
+        connected_at=timezone.now(),
+        pending_by=None,
+        oauth_state_sha256="",
+        oauth_verifier_ciphertext=None,
+        oauth_started_at=None,
+    )
+    CaptureState.objects.get_or_create(account=connection.account)
+    resolve_alerts(
+        account=connection.account,
+        codes=(ALERT_ACCESS_LOST, ALERT_CAPTURE_FAILING),
+        reason="reconnected",
+    )
+    connection_id = connection.pk
+    transaction.on_commit(lambda: _queue_probe(connection_id))
+
+
+def _queue_probe(connection_id: int) -> None:
+    from vetline.connectors.tasks import probe_connection_task
+
+    try:
+        probe_connection_task(connection_id)
+    except Exception:  # the probe is a report: it never undoes or fails the connection
+        logger.exception("connectors.probe.not_queued", extra={"connection": connection_id})
+
+
+def may_connect_with_app_password(*, actor: Person, account: SocialAccount) -> None:
+    """Raise unless ``actor`` may connect ``account`` with an app password: an administrator a
+    corporate account, the owner their own personal-for-business account (nobody else ever
+    sees their password). Someone who may not see the account gets NotFound from the caller's
+    access function before this."""
+    if account.kind == AccountKind.EMPLOYEE:
+        require(actor, Perm.OWN_ACCOUNTS)
+        if account.owner_id != actor.pk:
+            raise Forbidden(
+                "A personal-for-business account is connected by its owner: send them a "
+                "consent link."
+            )
+    else:
+        require(actor, Perm.CREDENTIALS_MANAGE)
+
+
+def connect_with_app_password(
+    *,
+    actor: Person,
+    account: SocialAccount,
+    identifier: str,
+    app_password: str,
+    connector: Connector | None = None,
+) -> Connection:
+    """Connect ``account`` on a network that signs in with an app password (Bluesky). The
+    password is exchanged at once for tokens and never stored or logged; the tokens go into the
+    vault and the connection follows the same states, audit events and alerts as OAuth.
+
+    The identity the network reports must be the registered account's: signing in as someone
+    else is refused."""
+    may_connect_with_app_password(actor=actor, account=account)
+    identifier = (identifier or "").strip()
+    if not identifier:
+        raise ValidationFailed("Enter the account's handle or e-mail.", field="identifier")
+    if not app_password or len(app_password) > MAX_APP_PASSWORD_CHARS:
+        raise ValidationFailed("Enter the app password.", field="app_password")
+    if len(identifier) > MAX_APP_PASSWORD_CHARS:
+        raise ValidationFailed("This handle is too long.", field="identifier")
+    if not account.is_active:
+        raise ValidationFailed("This account is deactivated.")
+    register_secret(app_password)
+    connector = connector or get_connector(account.network)
+    if not connector.capabilities.app_password:
+        raise ValidationFailed(
+            f"{connector.label} accounts are not connected with an app password.",
+            code="app_password_unsupported",
+        )
+    ref = account_ref(account)
+    try:
+        tokens = connector.sign_in(identifier=identifier, app_password=app_password, account=ref)
+    except ConnectorError as exc:
+        raise ValidationFailed(
+            f"{connector.label} refused the sign-in: {exc.message}", code="sign_in_refused"
+        ) from exc
+    reported = tokens.remote_handle.strip().lstrip("@").lower()
+    if reported and reported != ref.bare_handle.lower():
+        raise ValidationFailed(
+            f"You signed in as {tokens.remote_handle}, but this account is {account.handle}.",
+            code="wrong_account",
+        )
+    with transaction.atomic():
+        connection = _locked_connection(account)
+        if ConnectionState.CONNECTED not in TRANSITIONS[connection.state]:
+            _transition(
+                connection,
+                ConnectionState.PENDING,
+                actor=actor,
+                reason=f"reconnection started by {actor}",
+            )
+        _mark_connected(
+            connection, tokens=tokens, actor=actor, reason="connected with an app password"
+        )
+        # The consent links that asked the owner to connect it have served their purpose.
+        for link in ConsentLink.objects.select_for_update().filter(
+            account=account, person=actor, used_at__isnull=True
+        ):
+            link.used_at = timezone.now()
+            link.save(update_fields=["used_at"])
+            record(
+                action="connectors.consent_link.use",
+                actor=actor,
+                obj=account,
+                after={"link_id": link.pk, "by": "app_password"},
+            )
+    return connection
 
 
 def _store_tokens(*, account: SocialAccount, tokens: TokenSet, set_by: Person | None) -> None:
@@ -288,6 +421,9 @@ def _tokens_for(connection: Connection) -> TokenSet:
         expires_at=connection.token_expires_at,
         scopes=tuple(connection.scopes or ()),
         remote_account_id=connection.remote_account_id,
+        # The handle the account is registered under: connectors told only the tokens (the
+        # publishing path) still know which account, server, Page or organization it is.
+        remote_handle=account.handle,
     )
 
 
@@ -622,6 +758,87 @@ def mark_alert_read(*, actor: Person, alert_id: int) -> AlertRecipient:
     return delivery
 
 
+# --- Capability probe --------------------------------------------------------------------------
+
+
+def request_probe(*, actor: Person, account: SocialAccount) -> None:
+    """Someone who manages accounts asks to check again what the connection allows; the probe
+    runs in the worker after the commit."""
+    connection = _connection_to_work_on(actor, account, "its access cannot be checked")
+    with transaction.atomic():
+        record(action="connectors.probe.request", actor=actor, obj=account)
+        connection_id = connection.pk
+        transaction.on_commit(lambda: _queue_probe(connection_id))
+
+
+def _connection_to_work_on(actor: Person, account: SocialAccount, what: str) -> Connection:
+    """The account's connection, for someone who manages accounts, when it is connected."""
+    require(actor, Perm.ACCOUNTS_MANAGE)
+    connection = Connection.objects.filter(account=account).first()
+    if connection is None or connection.state not in CAPTURABLE:
+        raise ValidationFailed(f"This account is not connected, so {what}.")
+    return connection
+
+
+def probe_connection(
+    *, connection_id: int, connector: Connector | None = None
+) -> CapabilityReport | None:
+    """Ask the connector what the granted access allows for the account (system), store the
+    report on the connection and audit it. Capabilities the network offers but this access does
+    not allow (a scope not granted, an endpoint the server lacks) raise an alert to the owner
+    and compliance; a later report without them resolves it. Returns None when the account is
+    not connected (nothing to probe) or the network could not be asked."""
+    connection = Connection.objects.select_related("account").get(pk=connection_id)
+    if connection.state not in CAPTURABLE:
+        return None
+    try:
+        connector = connector or get_connector(connection.account.network)
+        tokens = _tokens_for(connection)
+        report = connector.probe(tokens=tokens, account=account_ref(connection.account, connection))
+    except (ConnectorError, DomainError) as exc:
+        message = exc.message
+        logger.warning(
+            "connectors.probe.failed", extra={"connection": connection_id, "error": message}
+        )
+        return None
+    with transaction.atomic():
+        locked = _locked_connection(connection.account)
+        before = dict(locked.capability_report or {})
+        locked.capability_report = report.as_dict()
+        locked.capability_checked_at = timezone.now()
+        locked.save(update_fields=["capability_report", "capability_checked_at"])
+        record(
+            action="connectors.connection.probe",
+            actor=None,
+            actor_name="capture",
+            obj=locked.account,
+            before=before or None,
+            after=locked.capability_report,
+        )
+        account = locked.account
+        if report.missing:
+            lines = "\n".join(
+                f"- {CAPABILITY_LABELS.get(name, name)}: {why}"
+                for name, why in sorted(report.missing.items())
+            )
+            raise_alert(
+                code=ALERT_CAPABILITIES_MISSING,
+                severity=AlertSeverity.WARNING,
+                account=account,
+                title=f"{account} is connected without everything Vetline needs",
+                body=(
+                    f"The access granted for {account} does not allow:\n{lines}\n"
+                    "What is missing is not captured or cannot be published. Reconnect the "
+                    "account and grant every permission asked for."
+                ),
+            )
+        else:
+            resolve_alerts(
+                account=account, codes=(ALERT_CAPABILITIES_MISSING,), reason="all granted"
+            )
+    return report
+
+
 # --- Capture -----------------------------------------------------------------------------------
 
 
@@ -638,10 +855,7 @@ class CaptureOutcome:
 
 def request_capture(*, actor: Person, account: SocialAccount) -> None:
     """An administrator asks for a capture now; it runs in the worker after the commit."""
-    require(actor, Perm.ACCOUNTS_MANAGE)
-    connection = Connection.objects.filter(account=account).first()
-    if connection is None or connection.state not in CAPTURABLE:
-        raise ValidationFailed("This account is not connected, so it cannot be captured.")
+    _connection_to_work_on(actor, account, "it cannot be captured")
     from vetline.connectors.tasks import capture_account_task
 
     with transaction.atomic():
@@ -703,14 +917,15 @@ def capture_account(
                     outcome.status = "superseded"
                     break
                 if page.items:
-                    report = ingest_batch(
-                        items=list(page.items), account=account, source=source, actor=None
-                    )
+                    items, malformed = _split_malformed(page.items)
+                    report = ingest_batch(items=items, account=account, source=source, actor=None)
                     outcome.ingested += report.ingested
                     outcome.duplicates += report.duplicates
                     outcome.quarantined += report.quarantined
                     locked.items_captured += report.ingested
                     locked.items_quarantined += report.quarantined
+                    if malformed:
+                        _record_malformed(account=account, report=report, malformed=malformed)
                 if page.cursor is not None:
                     locked.cursor = page.cursor
                     locked.has_cursor = True
@@ -752,6 +967,51 @@ def capture_account(
         _record_success(connection=connection, state_id=state.pk)
     logger.info("connectors.capture.done", extra=outcome.__dict__)
     return outcome
+
+
+def _split_malformed(
+    page_items: Sequence[Mapping[str, Any] | bytes | Malformed],
+) -> tuple[list[Mapping[str, Any] | bytes], dict[int, Malformed]]:
+    """The items for the archive (a :class:`Malformed` one as the bytes the network sent, which
+    the archive quarantines) and, by position, the connectors' reasons."""
+    items: list[Mapping[str, Any] | bytes] = []
+    malformed: dict[int, Malformed] = {}
+    for position, entry in enumerate(page_items):
+        if isinstance(entry, Malformed):
+            malformed[position] = entry
+            items.append(entry.payload)
+        else:
+            items.append(entry)
+    return items, malformed
+
+
+def _record_malformed(
+    *, account: SocialAccount, report: Any, malformed: dict[int, Malformed]
+) -> None:
+    """Keep the connector's reason for each malformed item with its quarantine entry, in an
+    audit event of the capture's transaction (the archive states its own reason)."""
+    entries = []
+    for result in report.items:
+        found = malformed.get(result.position)
+        if found is None:
+            continue
+        entries.append(
+            {
+                "position": result.position,
+                "status": result.status,
+                "quarantine_id": result.quarantine_id,
+                "remote_id": found.remote_id[:300],
+                "connector_reason": found.reason[:1000],
+                "archive_reason": result.reason[:1000],
+            }
+        )
+    record(
+        action="connectors.capture.malformed",
+        actor=None,
+        actor_name="capture",
+        obj=account,
+        after={"items": entries},
+    )
 
 
 def _failed(outcome: CaptureOutcome, status: str, message: str) -> CaptureOutcome:

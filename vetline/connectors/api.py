@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import reverse
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from vetline.accounts.selectors import get_visible_account, visible_accounts
 from vetline.connectors import actions, selectors
@@ -44,6 +44,13 @@ class HealthOut(Schema):
     items_quarantined: int
     last_error: str
     consecutive_failures: int
+    capability_report: dict[str, Any]
+    capability_checked_at: datetime | None
+
+
+class AppPasswordIn(Schema):
+    identifier: str = Field(..., min_length=1, max_length=actions.MAX_APP_PASSWORD_CHARS)
+    app_password: str = Field(..., min_length=1, max_length=actions.MAX_APP_PASSWORD_CHARS)
 
 
 class ConnectOut(Schema):
@@ -115,6 +122,32 @@ def connect(request: HttpRequest, account_id: DbId) -> ConnectOut:
     account = get_visible_account(user, account_id)
     start = actions.start_connection(actor=user, account=account, redirect_uri=_callback(request))
     return ConnectOut(authorize_url=start.url)
+
+
+@router.post("/connections/{account_id}/app-password", response=HealthOut)
+def connect_app_password(
+    request: HttpRequest, account_id: DbId, payload: AppPasswordIn
+) -> HealthOut:
+    """Connect an account by signing in with an app password (Bluesky): exchanged at once for
+    tokens, never stored. An administrator connects a corporate account, the owner their own."""
+    user = api_actor(request)
+    account = get_visible_account(user, account_id)
+    actions.connect_with_app_password(
+        actor=user,
+        account=account,
+        identifier=payload.identifier,
+        app_password=payload.app_password,
+    )
+    return _health(selectors.account_connection(account))
+
+
+@router.post("/connections/{account_id}/check-access", response={202: HealthOut})
+def check_access(request: HttpRequest, account_id: DbId) -> Status[HealthOut]:
+    """Queue a capability probe: what the granted access allows, stored on the connection."""
+    user = api_actor(request)
+    account = get_visible_account(user, account_id)
+    actions.request_probe(actor=user, account=account)
+    return Status(202, _health(selectors.account_connection(account)))
 
 
 @router.post("/connections/{account_id}/consent-link", response=ConsentLinkOut)

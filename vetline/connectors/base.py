@@ -85,6 +85,7 @@ class Capabilities:
     streaming: bool = False  # near-real-time push (firehose, websocket) besides polling
     # Authentication
     oauth2: bool = False
+    app_password: bool = False  # connected by signing in with an app password
     token_refresh: bool = False
     search: bool = False
     # Why some of the flags above are False, in the network's terms.
@@ -122,6 +123,7 @@ CAPABILITY_LABELS: dict[str, str] = {
     "capture_profile": "capture the profile",
     "streaming": "streaming capture",
     "oauth2": "OAuth 2",
+    "app_password": "connect with an app password",
     "token_refresh": "token refresh",
     "search": "search",
 }
@@ -195,7 +197,7 @@ class ActivityPage:
     ``cursor`` is opaque to Vetline and stored as is. ``more`` says whether another page is
     ready now (the scheduler keeps fetching until it is False)."""
 
-    items: Sequence[Mapping[str, Any] | bytes]
+    items: Sequence[Mapping[str, Any] | bytes | Malformed]
     cursor: str | None
     more: bool = False
 
@@ -209,6 +211,100 @@ class Profile:
     avatar_url: str = ""
     remote_account_id: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """The registered account a call is for, as far as a connector needs to know it: which
+    Mastodon server, which Facebook Page or Instagram account among those a login granted,
+    whether a LinkedIn handle is an organization page. ``remote_account_id`` is the network's id
+    stored at connection (empty before it)."""
+
+    handle: str
+    kind: str = ""  # corporate or employee
+    display_name: str = ""
+    remote_account_id: str = ""
+
+    @property
+    def bare_handle(self) -> str:
+        return self.handle.strip().lstrip("@")
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An item the network sent that the connector cannot turn into the item schema, with the
+    connector's reason. Capture quarantines ``payload`` (the bytes as received) with it."""
+
+    payload: bytes = field(repr=False)
+    reason: str
+    remote_id: str = ""
+
+
+#: What a capability needs: publishing and capture capabilities (the flags in
+#: :class:`Capabilities`) that a probe checks for a connected account.
+PROBED_CAPABILITIES: tuple[str, ...] = (
+    "publish_post",
+    "publish_reply",
+    "publish_media",
+    "delete",
+    "capture_own_posts",
+    "capture_replies",
+    "capture_mentions",
+    "capture_direct_messages",
+    "capture_edits",
+    "capture_deletions",
+    "capture_profile",
+    "search",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CapabilityReport:
+    """What the access granted for one connected account actually allows: the network's declared
+    capabilities, narrowed by the scopes granted and by what the server was found to offer.
+
+    ``allowed``: capability names that work. ``missing``: capability name -> why it does not
+    (a scope not granted, an endpoint the server lacks). Capabilities the network's API never
+    offers are in neither. ``server``: facts for people to read (software, version)."""
+
+    allowed: tuple[str, ...] = ()
+    missing: Mapping[str, str] = field(default_factory=dict)
+    server: Mapping[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": list(self.allowed),
+            "missing": dict(self.missing),
+            "server": dict(self.server),
+        }
+
+
+def scope_granted(required: str, granted: Sequence[str]) -> bool:
+    """Whether ``required`` is among ``granted``, where a scope also covers its sub-scopes
+    (Mastodon's ``read`` covers ``read:statuses``; ``write`` covers ``write:media``)."""
+    return any(scope == required or required.startswith(scope + ":") for scope in granted)
+
+
+def report_from_scopes(
+    capabilities: Capabilities,
+    requirements: Mapping[str, tuple[str, ...]],
+    granted: Sequence[str],
+) -> tuple[list[str], dict[str, str]]:
+    """(allowed, missing) for the declared capabilities, given the scopes each one needs. When
+    the network reported no scopes at all, every declared capability is taken as allowed."""
+    allowed: list[str] = []
+    missing: dict[str, str] = {}
+    if not granted:
+        requirements = {}  # the network did not report the scopes: nothing to narrow by
+    for name in PROBED_CAPABILITIES:
+        if not getattr(capabilities, name):
+            continue
+        lacking = [s for s in requirements.get(name, ()) if not scope_granted(s, granted)]
+        if lacking:
+            missing[name] = "scope not granted: " + ", ".join(lacking)
+        else:
+            allowed.append(name)
+    return allowed, missing
 
 
 # --- The interface ---------------------------------------------------------------------------
@@ -231,9 +327,17 @@ class Connector(ABC):
     training_only: ClassVar[bool] = False
     #: OAuth scopes requested when connecting
     default_scopes: ClassVar[tuple[str, ...]] = ()
+    #: the scopes each capability needs (capability name -> scopes); the default probe narrows
+    #: the declared capabilities with it. A capability not listed needs no particular scope.
+    scope_requirements: ClassVar[Mapping[str, tuple[str, ...]]] = {}
 
     def __init__(self, *, config: Mapping[str, Any] | None = None) -> None:
         self.config: Mapping[str, Any] = dict(config or {})
+
+    def scopes(self) -> tuple[str, ...]:
+        """The scopes to ask for: the operator's ``scopes`` setting, else the defaults."""
+        configured = self.config.get("scopes")
+        return tuple(configured) if configured else self.default_scopes
 
     # Authentication (OAuth 2 where the network does it)
     @abstractmethod
@@ -243,8 +347,23 @@ class Connector(ABC):
         """Where to send the account holder to grant access."""
 
     @abstractmethod
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
-        """Second leg of OAuth: the authorization code for tokens."""
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
+        """Second leg of OAuth: the authorization code for tokens. ``account`` is the registered
+        account being connected (the framework always passes it)."""
+
+    def sign_in(
+        self, *, identifier: str, app_password: str, account: AccountRef | None = None
+    ) -> TokenSet:
+        """Exchange an app password (never stored) for tokens, on networks connected that way
+        (``capabilities.app_password``)."""
+        raise Unsupported(f"{self.label} accounts are not connected with an app password.")
 
     def refresh(self, *, tokens: TokenSet) -> TokenSet:
         """New tokens from the refresh token. Raises AuthRevoked when the network refuses."""
@@ -252,11 +371,17 @@ class Connector(ABC):
 
     # Publishing
     @abstractmethod
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
-        """Publish a post, or a reply when ``reply_to_remote_id`` is set."""
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
+        """Publish a post, or a reply when ``reply_to_remote_id`` is set, as ``account`` (when
+        None: the account the tokens were stored for, ``tokens.remote_handle`` and
+        ``tokens.remote_account_id``)."""
 
     @abstractmethod
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None: ...
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None: ...
 
     # Capture
     @abstractmethod
@@ -272,6 +397,15 @@ class Connector(ABC):
     def search(self, *, tokens: TokenSet, query: str, limit: int = 50) -> list[Mapping[str, Any]]:
         """Public items matching ``query`` (used by listening), in the item schema."""
         raise Unsupported(f"{self.label} does not offer search through its API.")
+
+    def probe(self, *, tokens: TokenSet, account: AccountRef | None = None) -> CapabilityReport:
+        """What the granted access allows for this account. The default narrows the declared
+        capabilities by :attr:`scope_requirements` and the scopes granted, without a network
+        call; connectors whose servers differ (Mastodon and compatibles) also call them."""
+        allowed, missing = report_from_scopes(
+            self.capabilities, self.scope_requirements, tokens.scopes
+        )
+        return CapabilityReport(allowed=tuple(allowed), missing=missing)
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -29,10 +29,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from vetline.connectors.base import (
     AuthExpired,
+    Connector,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -189,6 +190,8 @@ class HttpClient:
         self.clock = clock or SystemClock()
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
+        #: features this instance's calls found unavailable on the network: feature -> reason
+        self.capability_report: dict[str, str] = {}
         self.classify = classify
 
     def send(self, request: Request, *, secrets: Iterable[str] = ()) -> Response:
@@ -324,4 +327,116 @@ class TokenRedactingFilter(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = redact(record.exc_text)
+        return True
+
+
+#: how long a feature found missing on a network is not asked for again
+RECHECK_UNAVAILABLE_SECONDS: Final = 86_400
+
+#: stands for "the connection failed mid-request" on a request that must not be repeated
+UNCERTAIN_STATUS: Final = 599
+
+
+class PublishUncertain(PermanentError):
+    """Publishing failed in a way that leaves unknown whether the network acted: it is not
+    retried automatically (that could publish twice); check the account before trying again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}; it may or may not have been published, not retried")
+
+
+def not_repeated(
+    classify_fn: Callable[[Response, float], ConnectorError | None],
+) -> Callable[[Response, float], ConnectorError | None]:
+    """For requests that create something (publishing): a failure that may have happened after
+    the network acted is not retried, since retrying could publish twice. Rate limits, which
+    the network answers before acting, are still waited out and retried."""
+
+    def classify_once(response: Response, now: float) -> ConnectorError | None:
+        if response.status == UNCERTAIN_STATUS:
+            return PublishUncertain("the connection failed while publishing")
+        error = classify_fn(response, now)
+        if isinstance(error, TransientError):
+            return PublishUncertain(error.message)
+        return error
+
+    return classify_once
+
+
+class LibraryCall:
+    """A :class:`Transport` that runs one call of a network's client library (Meta's SDK,
+    LinkedIn's client…) and hands over the HTTP answer it got, captured by a response hook on
+    the library's ``requests`` session: the library builds and sends the request, this helper
+    decides on retries and errors. ``idempotent`` False: a connection failure is answered
+    with :data:`UNCERTAIN_STATUS` instead of being retried (see :func:`not_repeated`)."""
+
+    def __init__(
+        self, call: Callable[[], Any], captured: list[Any], *, idempotent: bool = True
+    ) -> None:
+        self.call = call
+        self.captured = captured
+        self.idempotent = idempotent
+
+    def send(self, request: Request, *, timeout: float) -> Response:
+        self.captured.clear()
+        try:
+            self.call()
+        except OSError:  # requests' errors are OSErrors: the retry helper retries them
+            if not self.idempotent:
+                return Response(UNCERTAIN_STATUS, {}, b"")
+            raise
+        except Exception:
+            # Libraries raise on error answers (or fail to format them); the answer itself was
+            # captured and is classified by the framework. No answer at all is not ours to hide.
+            if not self.captured:
+                raise
+        raw = self.captured[-1]
+        return Response(raw.status_code, dict(raw.headers.items()), bytes(raw.content))
+
+
+class RetryingConnector(Connector):
+    """A connector whose requests go through :class:`HttpClient`: it holds the clock, the retry
+    policy and the random source the helper uses, which tests replace (a fake clock that never
+    sleeps, a seeded random)."""
+
+    def __init__(
+        self,
+        *,
+        config: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        policy: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(config=config)
+        self.clock: Clock = clock or SystemClock()
+        self.policy = policy or RetryPolicy()
+        self.rng = rng or random.Random()
+        #: features this instance's calls found unavailable on the network: feature -> reason
+        self.capability_report: dict[str, str] = {}
+
+    def mark_unavailable(
+        self, unavailable: dict[str, Any] | None, feature: str, reason: str
+    ) -> None:
+        """Record that the network lacks ``feature`` (an endpoint answered 404/501, the access
+        tier refuses it): in this instance's capability report and, given the connection's
+        stored ``unavailable`` map (kept in its cursor), for the next captures too."""
+        self.capability_report[feature] = reason
+        if unavailable is not None:
+            unavailable[feature] = {"reason": reason, "checked_at": int(self.clock.now())}
+        logger.info(
+            "connectors.feature.unavailable",
+            extra={"network": self.network, "feature": feature, "reason": reason},
+        )
+
+    def known_unavailable(self, unavailable: dict[str, Any], feature: str) -> bool:
+        """Whether ``feature`` was found missing within the last day (after that it is tried
+        again, in case the server was upgraded or the access tier changed)."""
+        entry = unavailable.get(feature)
+        if not isinstance(entry, dict):
+            return False
+        checked = entry.get("checked_at")
+        if isinstance(checked, int) and self.clock.now() - checked > RECHECK_UNAVAILABLE_SECONDS:
+            unavailable.pop(feature, None)
+            return False
+        self.capability_report[feature] = str(entry.get("reason") or "unavailable")
         return True

@@ -39,6 +39,10 @@ class Connection(models.Model):
     oauth_state_sha256 = models.CharField(max_length=64, blank=True)
     oauth_verifier_ciphertext = models.BinaryField(null=True, editable=False)
     oauth_started_at = models.DateTimeField(null=True, blank=True)
+    # What the granted access actually allows (``CapabilityReport.as_dict()``: allowed,
+    # missing with reasons, server facts), from the connector's probe after connecting.
+    capability_report = models.JSONField(default=dict, blank=True)
+    capability_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["account_id"]

@@ -44,10 +44,29 @@ class AccountConnection:
     last_error: str
     last_error_at: Any
     consecutive_failures: int
+    capability_report: dict[str, Any]
+    capability_checked_at: Any
 
     @property
     def capability_list(self) -> list[tuple[str, bool]]:
         return [(label, bool(self.capabilities.get(k))) for k, label in CAPABILITY_LABELS.items()]
+
+    @property
+    def access_report(self) -> list[tuple[str, bool, str]]:
+        """The capability probe, for people: (capability, allowed, why not), allowed first."""
+        report = self.capability_report
+        allowed = set(report.get("allowed") or [])
+        missing = report.get("missing") or {}
+        rows = [
+            (label, key in allowed, str(missing.get(key, "")))
+            for key, label in CAPABILITY_LABELS.items()
+            if key in allowed or key in missing
+        ]
+        return sorted(rows, key=lambda r: not r[1])
+
+    @property
+    def app_password_only(self) -> bool:
+        return bool(self.capabilities.get("app_password")) and not self.capabilities.get("oauth2")
 
     @property
     def token_expired(self) -> bool:
@@ -81,7 +100,16 @@ def account_connection(account: SocialAccount) -> AccountConnection:
         last_error=state.last_error if state else "",
         last_error_at=state.last_error_at if state else None,
         consecutive_failures=state.consecutive_failures if state else 0,
+        capability_report=dict(connection.capability_report or {}) if connection else {},
+        capability_checked_at=connection.capability_checked_at if connection else None,
     )
+
+
+def connects_with_app_password(account: SocialAccount) -> bool:
+    """Whether the account's network is connected only with an app password (no OAuth)."""
+    plugin = installed().get(account.network)
+    caps = plugin.cls.capabilities if plugin else None
+    return bool(caps and caps.app_password and not caps.oauth2)
 
 
 def alerts_for(person: Person) -> QuerySet[AlertRecipient]:

@@ -51,3 +51,12 @@ def sandbox_simulator_job() -> int:
     from vetline.connectors.sandbox.simulator import simulate
 
     return simulate(actions=2)
+
+
+@db_task()
+def probe_connection_task(connection_id: int) -> bool:
+    """Check what a connection's granted access allows (after connecting, or on request)."""
+    from vetline.connectors.actions import probe_connection
+
+    with use_context(RequestContext(channel="job")):
+        return probe_connection(connection_id=connection_id) is not None

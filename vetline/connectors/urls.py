@@ -7,6 +7,12 @@ urlpatterns = [
     path("oauth/callback/", views.oauth_callback, name="oauth_callback"),
     path("accounts/<int:account_id>/connect/", views.connect_start, name="connect_start"),
     path(
+        "accounts/<int:account_id>/app-password/",
+        views.connect_app_password,
+        name="connect_app_password",
+    ),
+    path("accounts/<int:account_id>/check-access/", views.check_access, name="check_access"),
+    path(
         "accounts/<int:account_id>/consent-link/",
         views.consent_link_create,
         name="consent_link_create",

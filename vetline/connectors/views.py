@@ -13,8 +13,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from vetline.accounts.selectors import get_visible_account, visible_accounts
 from vetline.connectors import actions, selectors
+from vetline.connectors.forms import AppPasswordForm
 from vetline.connectors.sandbox.models import SandboxAccount, SandboxPost
 from vetline.core.errors import DomainError, NotFound
+from vetline.core.forms import form_error
 from vetline.identity.models import Person
 
 
@@ -31,10 +33,56 @@ def _callback_uri(request: HttpRequest) -> str:
 def connect_start(request: HttpRequest, account_id: int) -> HttpResponse:
     user = _user(request)
     account = get_visible_account(user, account_id)
+    if selectors.connects_with_app_password(account):
+        return redirect("connectors:connect_app_password", account.pk)
     start = actions.start_connection(
         actor=user, account=account, redirect_uri=_callback_uri(request)
     )
     return redirect(start.url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connect_app_password(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Connect an account by signing in with an app password (Bluesky; the sandbox for
+    practice): an administrator for a corporate account, the owner for their own."""
+    user = _user(request)
+    account = get_visible_account(user, account_id)
+    actions.may_connect_with_app_password(actor=user, account=account)
+    summary = selectors.account_connection(account)
+    if not summary.capabilities.get("app_password"):
+        raise NotFound("This account's network is not connected with an app password.")
+    form = AppPasswordForm(request.POST or None, initial={"identifier": account.handle})
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.connect_with_app_password(
+                actor=user,
+                account=account,
+                identifier=form.cleaned_data["identifier"],
+                app_password=form.cleaned_data["app_password"],
+            )
+        except DomainError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, f"{account} is connected. Capture starts shortly.")
+            return redirect("accounts:detail", account.pk)
+    return render(
+        request,
+        "connectors/app_password.html",
+        {"form": form, "account": account, "summary": summary},
+        status=422 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def check_access(request: HttpRequest, account_id: int) -> HttpResponse:
+    """Check again what the connection's granted access allows (the capability probe)."""
+    user = _user(request)
+    account = get_visible_account(user, account_id)
+    actions.request_probe(actor=user, account=account)
+    messages.success(request, f"Checking what the access to {account} allows.")
+    return redirect(reverse("accounts:detail", args=[account.pk]) + "#connection")
 
 
 @login_required

@@ -39,6 +39,7 @@ from atproto_identity.resolver import IdResolver  # type: ignore[import-untyped]
 from atproto_server.auth.jwt import get_jwt_payload  # type: ignore[import-untyped]
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     AuthExpired,
     Capabilities,
@@ -177,6 +178,7 @@ class BlueskyConnector(Connector):
         capture_profile=True,
         streaming=True,
         oauth2=False,
+        app_password=True,
         token_refresh=True,
         search=False,
         notes=(
@@ -275,10 +277,22 @@ class BlueskyConnector(Connector):
             "Bluesky accounts are connected with an app password, not through OAuth yet."
         )
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
         raise Unsupported(
             "Bluesky accounts are connected with an app password, not through OAuth yet."
         )
+
+    def sign_in(
+        self, *, identifier: str, app_password: str, account: AccountRef | None = None
+    ) -> TokenSet:
+        return self.create_session(identifier=identifier, app_password=app_password)
 
     def create_session(self, *, identifier: str, app_password: str) -> TokenSet:
         """Exchange an app password (never stored) for a session."""
@@ -384,7 +398,9 @@ class BlueskyConnector(Connector):
             record["facets"] = [f.model_dump(by_alias=True, exclude_none=True) for f in facets]
         return record
 
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
         client, did = self._client(tokens)
         record = self._post_record(client, request.text)
         if request.reply_to_remote_id:
@@ -453,7 +469,9 @@ class BlueskyConnector(Connector):
         )
         return PublishResult(remote_id=str(put.uri), url=self.post_url(str(put.uri)))
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
         client, did = self._client(tokens)
         parsed = AtUri.parse(remote_id)
         if parsed.repo != did:

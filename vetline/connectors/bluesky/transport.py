@@ -12,7 +12,7 @@ import httpx
 from atproto_client import exceptions as sdk_errors  # type: ignore[import-untyped]
 from atproto_client.models.common import XrpcError  # type: ignore[import-untyped]
 from atproto_client.request import Request as SdkRequest  # type: ignore[import-untyped]
-from atproto_client.request import _handle_response
+from atproto_client.request import RequestBase, _handle_response
 
 from vetline.connectors.base import (
     AuthExpired,
@@ -37,12 +37,31 @@ def retryable_only(response: Response, now: float) -> ConnectorError | None:
     return error if isinstance(error, RateLimited | TransientError) else None
 
 
+_BUILDER: httpx.Client | None = None
+
+
+def _builder() -> httpx.Client:
+    """One httpx client, only to *build* requests (never to send them). The SDK makes an
+    ``httpx.Client`` per request object, which loads the CA bundle into a new SSL context each
+    time (tens of milliseconds, for every SDK client the connector creates); ours sends
+    through :class:`HttpClient`, so one shared builder is enough."""
+    global _BUILDER
+    if _BUILDER is None:
+        _BUILDER = httpx.Client(follow_redirects=True)
+    return _BUILDER
+
+
 class RetryingRequest(SdkRequest):
     """An ``atproto`` request object whose requests go through :class:`HttpClient`."""
 
     def __init__(self, http: HttpClient) -> None:
-        super().__init__()
+        RequestBase.__init__(self)  # the headers of this client's session, and no httpx.Client
+        self._client_kwargs: dict[str, Any] = {}
+        self._client = _builder()
         self._http = http
+
+    def close(self) -> None:
+        """Nothing to close: the builder is shared and sends nothing."""
 
     def _new_instance(self) -> RetryingRequest:
         return type(self)(self._http)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     Capabilities,
-    Connector,
     PermanentError,
     Profile,
     PublishRequest,
@@ -25,18 +24,17 @@ from vetline.connectors.base import (
 )
 from vetline.connectors.facebook import messaging
 from vetline.connectors.facebook.graph import (
-    GRAPH_API_VERSION,
     GraphClient,
+    GraphConnector,
     ObjectGone,
-    dialog_url,
+    choose_for_account,
+    entry_names,
     epoch,
     graph_time,
     list_request,
-    login,
     next_page,
 )
-from vetline.connectors.facebook.polling import (
-    DEFAULT_WINDOW_SECONDS,
+from vetline.connectors.polling import (
     SweepCursor,
     Task,
     TaskResult,
@@ -47,7 +45,6 @@ from vetline.connectors.facebook.polling import (
     text_of,
     unreadable,
 )
-from vetline.connectors.http import Clock, RetryPolicy, SystemClock
 
 NETWORK: Final = "facebook"
 PROFILE_FIELDS: Final = "id,name,username,about,description,link,website,category"
@@ -59,7 +56,7 @@ TAGGED_FIELDS: Final = "id,message,created_time,from{id,name},permalink_url"
 PAGE_FIELDS: Final = "id,name,username,access_token,tasks"
 
 
-class FacebookPagesConnector(Connector):
+class FacebookPagesConnector(GraphConnector):
     network = NETWORK
     label = "Facebook Pages"
     default_scopes = (
@@ -70,6 +67,19 @@ class FacebookPagesConnector(Connector):
         "pages_manage_engagement",
         "pages_messaging",
     )
+    scope_requirements = {
+        "publish_post": ("pages_manage_posts",),
+        "publish_reply": ("pages_manage_engagement",),
+        "publish_media": ("pages_manage_posts",),
+        "delete": ("pages_manage_posts",),
+        "capture_own_posts": ("pages_read_engagement",),
+        "capture_replies": ("pages_read_user_content",),
+        "capture_mentions": ("pages_read_user_content",),
+        "capture_direct_messages": ("pages_messaging",),
+        "capture_edits": ("pages_read_engagement",),
+        "capture_deletions": ("pages_read_engagement",),
+        "capture_profile": ("pages_read_engagement",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -103,41 +113,7 @@ class FacebookPagesConnector(Connector):
             "Search of public posts is not offered by the Graph API to Page apps.",
         ),
     )
-    scopes_setting: ClassVar[str] = "scopes"
-
-    def __init__(
-        self,
-        *,
-        config: Mapping[str, Any] | None = None,
-        clock: Clock | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(config=config)
-        self.clock: Clock = clock or SystemClock()
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()
-        self.version = str(self.config.get("graph_api_version") or GRAPH_API_VERSION)
-        self.app_id = str(self.config.get("app_id", ""))
-        self.app_secret = str(self.config.get("app_secret", ""))
-        self.window_seconds = float(self.config.get("rescan_days", 0) or 0) * 86400 or float(
-            DEFAULT_WINDOW_SECONDS
-        )
-
-    # --- Graph access -------------------------------------------------------------------------
-    def client(self, access_token: str = "") -> GraphClient:
-        return GraphClient(
-            access_token=access_token,
-            app_secret=self.app_secret,
-            version=self.version,
-            clock=self.clock,
-            policy=self.policy,
-            rng=self.rng,
-        )
-
-    def scopes(self) -> tuple[str, ...]:
-        configured = self.config.get("scopes")
-        return tuple(configured) if configured else self.default_scopes
+    page_fields = PAGE_FIELDS
 
     def page_id(self, client: GraphClient, tokens: TokenSet) -> str:
         """The Page of a Page token: stored at connection, else ``/me`` (a Page token's
@@ -150,34 +126,16 @@ class FacebookPagesConnector(Connector):
         return str(me["id"])
 
     # --- Authentication -----------------------------------------------------------------------
-    def authorization_url(
-        self, *, redirect_uri: str, state: str, code_challenge: str, handle: str
-    ) -> str:
-        return dialog_url(
-            version=self.version,
-            app_id=self.app_id,
-            redirect_uri=redirect_uri,
-            state=state,
-            scopes=self.scopes(),
-            code_challenge=code_challenge,
-        )
-
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
-        result = login(
-            client=self.client(),
-            app_id=self.app_id,
-            app_secret=self.app_secret,
-            code=code,
-            redirect_uri=redirect_uri,
-            code_verifier=code_verifier,
-            page_fields=PAGE_FIELDS,
-        )
-        if len(result.pages) != 1:
-            raise PermanentError(
-                f"Facebook granted access to {len(result.pages)} Pages; connect one Page at a "
-                "time by selecting only that Page in the Facebook dialog."
-            )
-        page = result.pages[0]
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
+        result = self.login(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
+        page = choose_for_account(result.pages, account, names=entry_names, what="Pages")
         return TokenSet(
             access_token=page["access_token"],
             expires_at=None,  # a Page token from a long-lived user token does not expire
@@ -187,7 +145,9 @@ class FacebookPagesConnector(Connector):
         )
 
     # --- Publishing ---------------------------------------------------------------------------
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
         client = self.client(tokens.access_token)
         if request.reply_to_remote_id:
             if len(request.media) > 1:
@@ -238,7 +198,9 @@ class FacebookPagesConnector(Connector):
             post_id = _id(answer)
         return PublishResult(post_id, f"https://www.facebook.com/{post_id}")
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
         try:
             self.client(tokens.access_token).call("DELETE", (remote_id,))
         except ObjectGone:

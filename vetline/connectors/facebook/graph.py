@@ -26,13 +26,14 @@ import json
 import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from facebook_business.api import FacebookAdsApi
 from facebook_business.session import FacebookSession
 
 from vetline.connectors.base import (
+    AccountRef,
     AuthExpired,
     AuthRevoked,
     ConnectorError,
@@ -40,18 +41,22 @@ from vetline.connectors.base import (
     RateLimited,
     TransientError,
 )
-from vetline.connectors.facebook.polling import ObjectGone
 from vetline.connectors.http import (
     Clock,
     HttpClient,
+    LibraryCall,
+    PublishUncertain,
     Request,
     Response,
+    RetryingConnector,
     RetryPolicy,
     error_for,
+    not_repeated,
     redact,
     register_secret,
     retry_after_seconds,
 )
+from vetline.connectors.polling import ObjectGone, rescan_window_seconds
 
 #: The Graph API version every request is pinned to (configurable: ``graph_api_version``).
 GRAPH_API_VERSION: Final = "v23.0"
@@ -60,36 +65,8 @@ DIALOG_URL: Final = "https://www.facebook.com"
 RATE_LIMIT_CODES: Final = frozenset({4, 17, 32, 613})
 REVOKED_SUBCODES: Final = frozenset({458, 460, 467, 492})
 DEFAULT_RATE_LIMIT_WAIT: Final = 60.0
-__all__ = ["GraphClient", "ObjectGone", "classify"]
+__all__ = ["GraphClient", "ObjectGone", "PublishUncertain", "classify"]
 _STRIPPED_PARAMS: Final = frozenset({"access_token", "appsecret_proof"})
-#: stands for "the connection failed mid-request" on a request that must not be repeated
-UNCERTAIN_STATUS: Final = 599
-
-
-def not_repeated(
-    classify_fn: Callable[[Response, float], ConnectorError | None],
-) -> Callable[[Response, float], ConnectorError | None]:
-    """For requests that create something (publishing): a failure that may have happened after
-    the network acted is not retried, since retrying could publish twice. Rate limits, which
-    the network answers before acting, are still waited out and retried."""
-
-    def classify_once(response: Response, now: float) -> ConnectorError | None:
-        if response.status == UNCERTAIN_STATUS:
-            return PublishUncertain("the connection failed while publishing")
-        error = classify_fn(response, now)
-        if isinstance(error, TransientError):
-            return PublishUncertain(error.message)
-        return error
-
-    return classify_once
-
-
-class PublishUncertain(PermanentError):
-    """Publishing failed in a way that leaves unknown whether the network acted: it is not
-    retried automatically (that could publish twice); check the account before trying again."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"{message}; it may or may not have been published, not retried")
 
 
 def error_object(body: bytes) -> dict[str, Any] | None:
@@ -156,34 +133,6 @@ def classify(response: Response, now: float) -> ConnectorError | None:
     return PermanentError(f"{label}: {message}")
 
 
-class _LibraryCall:
-    """A framework :class:`~vetline.connectors.http.Transport` that runs one SDK call and
-    hands over the HTTP answer it got (captured by a response hook on the SDK's session)."""
-
-    def __init__(
-        self, call: Callable[[], Any], captured: list[Any], *, idempotent: bool = True
-    ) -> None:
-        self.call = call
-        self.captured = captured
-        self.idempotent = idempotent
-
-    def send(self, request: Request, *, timeout: float) -> Response:
-        self.captured.clear()
-        try:
-            self.call()
-        except OSError:  # requests' errors are OSErrors: the retry helper retries them
-            if not self.idempotent:
-                return Response(UNCERTAIN_STATUS, {}, b"")
-            raise
-        except Exception:
-            # The SDK raises on Graph errors; the answer itself was captured and is classified
-            # by the framework. Anything else (no answer at all) is not ours to hide.
-            if not self.captured:
-                raise
-        raw = self.captured[-1]
-        return Response(raw.status_code, dict(raw.headers.items()), bytes(raw.content))
-
-
 @dataclass(frozen=True, slots=True)
 class GraphAnswer:
     status: int
@@ -245,7 +194,7 @@ class GraphClient:
         (``idempotent`` False: see :func:`not_repeated`)."""
         params = dict(params or {})
         url = path if isinstance(path, str) else f"{GRAPH_URL}/{self.version}/" + "/".join(path)
-        transport = _LibraryCall(
+        transport = LibraryCall(
             lambda: self.api.call(method, path, params=params, files=dict(files or {})),
             self._captured,
             idempotent=idempotent,
@@ -421,3 +370,96 @@ def login(
     for page in pages:
         register_secret(page["access_token"])
     return LoginResult(pages=pages, scopes=scopes)
+
+
+def choose_for_account(
+    candidates: list[dict[str, Any]],
+    account: AccountRef | None,
+    *,
+    names: Callable[[dict[str, Any]], set[str]],
+    what: str,
+) -> dict[str, Any]:
+    """The one of the ``candidates`` a login granted (Pages, Instagram accounts) that is the
+    registered ``account``: its handle or stored id is among the candidate's ``names`` (id,
+    username, name). Without an account, the login must have granted exactly one."""
+    labels = ", ".join(sorted(next(iter(sorted(names(c))), "?") for c in candidates)) or "none"
+    if account is not None:
+        wanted = {account.bare_handle.lower(), account.remote_account_id.lower()} - {""}
+        matches = [c for c in candidates if wanted & {n.lower() for n in names(c)}]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise PermanentError(
+                f"Facebook granted access to {len(candidates)} {what} ({labels[:300]}), none of "
+                f"them {account.handle}: select {account.handle} in the Facebook dialog."
+            )
+        candidates = matches
+    if len(candidates) != 1:
+        raise PermanentError(
+            f"Facebook granted access to {len(candidates)} {what}; connect one at a time by "
+            "selecting only that one in the Facebook dialog."
+        )
+    return candidates[0]
+
+
+def entry_names(entry: dict[str, Any]) -> set[str]:
+    """How a registered account may name a Page or an Instagram account: id, username, name."""
+    return {str(entry[k]) for k in ("id", "username", "name") if entry.get(k)}
+
+
+class GraphConnector(RetryingConnector):
+    """What the Facebook Pages and Instagram connectors share: the Graph API version and the
+    app's credentials from the operator's settings, the re-fetch window, a Graph client, and
+    Facebook Login (the dialog, then the code for Page tokens)."""
+
+    #: the fields asked of each Page the login granted
+    page_fields: ClassVar[str] = "id,name,username,access_token,tasks"
+
+    @property
+    def version(self) -> str:
+        return str(self.config.get("graph_api_version") or GRAPH_API_VERSION)
+
+    @property
+    def app_id(self) -> str:
+        return str(self.config.get("app_id", ""))
+
+    @property
+    def app_secret(self) -> str:
+        return str(self.config.get("app_secret", ""))
+
+    @property
+    def window_seconds(self) -> float:
+        return rescan_window_seconds(self.config)
+
+    def client(self, access_token: str = "") -> GraphClient:
+        return GraphClient(
+            access_token=access_token,
+            app_secret=self.app_secret,
+            version=self.version,
+            clock=self.clock,
+            policy=self.policy,
+            rng=self.rng,
+        )
+
+    def authorization_url(
+        self, *, redirect_uri: str, state: str, code_challenge: str, handle: str
+    ) -> str:
+        return dialog_url(
+            version=self.version,
+            app_id=self.app_id,
+            redirect_uri=redirect_uri,
+            state=state,
+            scopes=self.scopes(),
+            code_challenge=code_challenge,
+        )
+
+    def login(self, *, code: str, redirect_uri: str, code_verifier: str) -> LoginResult:
+        return login(
+            client=self.client(),
+            app_id=self.app_id,
+            app_secret=self.app_secret,
+            code=code,
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+            page_fields=self.page_fields,
+        )

@@ -13,7 +13,7 @@ from typing import Any, Final
 from vetline.connectors.facebook.graph import GraphAnswer, GraphClient, graph_time, next_page
 from vetline.connectors.facebook.graph import epoch as iso_epoch
 from vetline.connectors.facebook.graph import list_request as graph_list
-from vetline.connectors.facebook.polling import SweepCursor, Task, TaskResult, item, unreadable
+from vetline.connectors.polling import SweepCursor, Task, TaskResult, item, unreadable
 
 CONVERSATION_FIELDS: Final = "id,updated_time"
 MESSAGE_FIELDS: Final = "id,created_time,from,to,message"

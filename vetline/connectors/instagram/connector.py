@@ -17,9 +17,9 @@ from typing import Any, Final
 from django.utils.module_loading import import_string
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     Capabilities,
-    Connector,
     Media,
     PermanentError,
     Profile,
@@ -31,18 +31,18 @@ from vetline.connectors.base import (
 from vetline.connectors.facebook import messaging
 from vetline.connectors.facebook.connector import confirm, profile_snapshot
 from vetline.connectors.facebook.graph import (
-    GRAPH_API_VERSION,
     GraphClient,
+    GraphConnector,
     ObjectGone,
-    dialog_url,
+    choose_for_account,
+    entry_names,
     epoch,
     graph_time,
     list_request,
-    login,
     next_page,
 )
-from vetline.connectors.facebook.polling import (
-    DEFAULT_WINDOW_SECONDS,
+from vetline.connectors.http import Clock, RetryPolicy
+from vetline.connectors.polling import (
     SweepCursor,
     Task,
     TaskResult,
@@ -51,7 +51,6 @@ from vetline.connectors.facebook.polling import (
     run_step,
     unreadable,
 )
-from vetline.connectors.http import Clock, RetryPolicy, SystemClock
 
 NETWORK: Final = "instagram"
 PROFILE_FIELDS: Final = "id,username,name,biography,website"
@@ -63,9 +62,10 @@ COMMENT_FIELDS: Final = f"{REPLY_FIELDS},replies{{{REPLY_FIELDS}}}"
 PAGE_FIELDS: Final = "id,name,access_token,instagram_business_account{id,username}"
 
 
-class InstagramConnector(Connector):
+class InstagramConnector(GraphConnector):
     network = NETWORK
     label = "Instagram"
+    page_fields = PAGE_FIELDS
     default_scopes = (
         "instagram_basic",
         "instagram_content_publish",
@@ -74,6 +74,19 @@ class InstagramConnector(Connector):
         "pages_show_list",
         "pages_read_engagement",
     )
+    scope_requirements = {
+        "publish_post": ("instagram_content_publish",),
+        "publish_reply": ("instagram_manage_comments",),
+        "publish_media": ("instagram_content_publish",),
+        "delete": ("instagram_manage_comments",),
+        "capture_own_posts": ("instagram_basic",),
+        "capture_replies": ("instagram_manage_comments",),
+        "capture_mentions": ("instagram_basic",),
+        "capture_direct_messages": ("instagram_manage_messages",),
+        "capture_edits": ("instagram_basic",),
+        "capture_deletions": ("instagram_basic",),
+        "capture_profile": ("instagram_basic",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -121,29 +134,10 @@ class InstagramConnector(Connector):
         rng: random.Random | None = None,
         media_url_for: Callable[[Media], str] | None = None,
     ) -> None:
-        super().__init__(config=config)
-        self.clock: Clock = clock or SystemClock()
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()
-        self.version = str(self.config.get("graph_api_version") or GRAPH_API_VERSION)
-        self.app_id = str(self.config.get("app_id", ""))
-        self.app_secret = str(self.config.get("app_secret", ""))
-        self.window_seconds = float(self.config.get("rescan_days", 0) or 0) * 86400 or float(
-            DEFAULT_WINDOW_SECONDS
-        )
+        super().__init__(config=config, clock=clock, policy=policy, rng=rng)
         configured = self.config.get("media_url_for")
         self.media_url_for = media_url_for or (
             import_string(str(configured)) if configured else None
-        )
-
-    def client(self, access_token: str = "") -> GraphClient:
-        return GraphClient(
-            access_token=access_token,
-            app_secret=self.app_secret,
-            version=self.version,
-            clock=self.clock,
-            policy=self.policy,
-            rng=self.rng,
         )
 
     def ig_user_id(self, client: GraphClient, tokens: TokenSet) -> str:
@@ -156,43 +150,29 @@ class InstagramConnector(Connector):
         return str(account["id"])
 
     # --- Authentication -----------------------------------------------------------------------
-    def authorization_url(
-        self, *, redirect_uri: str, state: str, code_challenge: str, handle: str
-    ) -> str:
-        configured = self.config.get("scopes")
-        return dialog_url(
-            version=self.version,
-            app_id=self.app_id,
-            redirect_uri=redirect_uri,
-            state=state,
-            scopes=tuple(configured) if configured else self.default_scopes,
-            code_challenge=code_challenge,
-        )
-
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
-        result = login(
-            client=self.client(),
-            app_id=self.app_id,
-            app_secret=self.app_secret,
-            code=code,
-            redirect_uri=redirect_uri,
-            code_verifier=code_verifier,
-            page_fields=PAGE_FIELDS,
-        )
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
+        result = self.login(code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
         linked = [p for p in result.pages if isinstance(p.get("instagram_business_account"), dict)]
-        if len(linked) != 1:
-            raise PermanentError(
-                f"Facebook granted {len(linked)} Pages with an Instagram professional account; "
-                "select only the Page linked to the Instagram account being connected."
-            )
-        page = linked[0]
-        account = page["instagram_business_account"]
+        page = choose_for_account(
+            linked,
+            account,
+            names=lambda p: entry_names(p["instagram_business_account"]),
+            what="Pages with an Instagram professional account",
+        )
+        ig_account = page["instagram_business_account"]
         return TokenSet(
             access_token=page["access_token"],
             expires_at=None,
             scopes=result.scopes,
-            remote_account_id=str(account["id"]),
-            remote_handle=str(account.get("username") or account["id"]),
+            remote_account_id=str(ig_account["id"]),
+            remote_handle=str(ig_account.get("username") or ig_account["id"]),
         )
 
     # --- Publishing ---------------------------------------------------------------------------
@@ -206,7 +186,9 @@ class InstagramConnector(Connector):
             return "comment"
         return "media"
 
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
         client = self.client(tokens.access_token)
         if request.reply_to_remote_id:
             if request.media:
@@ -266,7 +248,9 @@ class InstagramConnector(Connector):
         url = permalink.get("permalink") if isinstance(permalink, dict) else None
         return PublishResult(media_id, url if isinstance(url, str) else "")
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
         client = self.client(tokens.access_token)
         try:
             if self._kind_of(client, remote_id) == "media":

@@ -31,19 +31,20 @@ from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
 
 from vetline.connectors.base import AuthExpired, AuthRevoked, ConnectorError, RateLimited
-from vetline.connectors.facebook.graph import UNCERTAIN_STATUS, not_repeated
-from vetline.connectors.facebook.polling import ObjectGone
 from vetline.connectors.http import (
     Clock,
     HttpClient,
+    LibraryCall,
     Request,
     Response,
     RetryPolicy,
     error_for,
+    not_repeated,
     redact,
     register_secret,
     retry_after_seconds,
 )
+from vetline.connectors.polling import ObjectGone
 
 #: The LinkedIn-Version every versioned call sends (configurable: ``linkedin_version``).
 #: LinkedIn supports a version for at least a year, then refuses it (HTTP 426).
@@ -116,27 +117,6 @@ class _TimeoutAdapter(HTTPAdapter):
         return response
 
 
-class _LibraryCall:
-    def __init__(self, call: Callable[[], Any], captured: list[Any], idempotent: bool) -> None:
-        self.call, self.captured, self.idempotent = call, captured, idempotent
-
-    def send(self, request: Request, *, timeout: float) -> Response:
-        self.captured.clear()
-        try:
-            self.call()
-        except OSError:
-            if not self.idempotent:
-                return Response(UNCERTAIN_STATUS, {}, b"")
-            raise
-        except Exception:
-            # The client's formatters fail on error bodies (not JSON, no entity); the answer
-            # itself was captured and is classified by the framework.
-            if not self.captured:
-                raise
-        raw = self.captured[-1]
-        return Response(raw.status_code, dict(raw.headers.items()), bytes(raw.content))
-
-
 class LinkedInApi:
     """LinkedIn calls with one access token (or none, for the OAuth token endpoint)."""
 
@@ -170,7 +150,7 @@ class LinkedInApi:
 
     def send(self, label: str, call: Callable[[], Any], *, idempotent: bool = True) -> Response:
         client = HttpClient(
-            transport=_LibraryCall(call, self._captured, idempotent),
+            transport=LibraryCall(call, self._captured, idempotent=idempotent),
             clock=self.clock,
             policy=self.policy,
             rng=self.rng,

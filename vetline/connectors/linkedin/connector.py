@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import random
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     AuthRevoked,
     Capabilities,
-    Connector,
+    CapabilityReport,
     PermanentError,
     Profile,
     PublishRequest,
     PublishResult,
     TokenSet,
     raw_item,
+    report_from_scopes,
 )
-from vetline.connectors.facebook.polling import (
-    DEFAULT_WINDOW_SECONDS,
+from vetline.connectors.http import RetryingConnector
+from vetline.connectors.linkedin.client import LINKEDIN_VERSION, LinkedInApi
+from vetline.connectors.polling import (
     ObjectGone,
     SweepCursor,
     Task,
@@ -39,12 +41,11 @@ from vetline.connectors.facebook.polling import (
     deletion,
     item,
     own_post,
+    rescan_window_seconds,
     run_step,
     text_of,
     unreadable,
 )
-from vetline.connectors.http import Clock, RetryPolicy, SystemClock
-from vetline.connectors.linkedin.client import LINKEDIN_VERSION, LinkedInApi
 
 NETWORK: Final = "linkedin"
 ORG_PREFIX: Final = "urn:li:organization:"
@@ -53,10 +54,33 @@ ORG_PREFIX: Final = "urn:li:organization:"
 VOLATILE_COMMENT_KEYS: Final = ("likesSummary", "commentsSummary")
 
 
-class LinkedInConnector(Connector):
+class LinkedInConnector(RetryingConnector):
     network = NETWORK
     label = "LinkedIn"
     default_scopes = ("openid", "profile", "email", "w_member_social", "r_member_social")
+    #: a member's own account; an organization page needs the organization scopes instead
+    scope_requirements = {
+        "publish_post": ("w_member_social",),
+        "publish_reply": ("w_member_social",),
+        "publish_media": ("w_member_social",),
+        "delete": ("w_member_social",),
+        "capture_own_posts": ("r_member_social",),
+        "capture_replies": ("r_member_social",),
+        "capture_edits": ("r_member_social",),
+        "capture_deletions": ("r_member_social",),
+        "capture_profile": ("profile",),
+    }
+    organization_scope_requirements: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "publish_post": ("w_organization_social",),
+        "publish_reply": ("w_organization_social",),
+        "publish_media": ("w_organization_social",),
+        "delete": ("w_organization_social",),
+        "capture_own_posts": ("r_organization_social",),
+        "capture_replies": ("r_organization_social",),
+        "capture_edits": ("r_organization_social",),
+        "capture_deletions": ("r_organization_social",),
+        "capture_profile": ("r_organization_social",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -92,24 +116,21 @@ class LinkedInConnector(Connector):
         ),
     )
 
-    def __init__(
-        self,
-        *,
-        config: Mapping[str, Any] | None = None,
-        clock: Clock | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(config=config)
-        self.clock: Clock = clock or SystemClock()
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()
-        self.version = str(self.config.get("linkedin_version") or LINKEDIN_VERSION)
-        self.client_id = str(self.config.get("client_id", ""))
-        self.client_secret = str(self.config.get("client_secret", ""))
-        self.window_seconds = float(self.config.get("rescan_days", 0) or 0) * 86400 or float(
-            DEFAULT_WINDOW_SECONDS
-        )
+    @property
+    def version(self) -> str:
+        return str(self.config.get("linkedin_version") or LINKEDIN_VERSION)
+
+    @property
+    def client_id(self) -> str:
+        return str(self.config.get("client_id", ""))
+
+    @property
+    def client_secret(self) -> str:
+        return str(self.config.get("client_secret", ""))
+
+    @property
+    def window_seconds(self) -> float:
+        return rescan_window_seconds(self.config)
 
     def api(self, access_token: str = "") -> LinkedInApi:
         return LinkedInApi(
@@ -120,9 +141,16 @@ class LinkedInConnector(Connector):
             rng=self.rng,
         )
 
-    def scopes(self) -> tuple[str, ...]:
-        configured = self.config.get("scopes")
-        return tuple(configured) if configured else self.default_scopes
+    def probe(self, *, tokens: TokenSet, account: AccountRef | None = None) -> CapabilityReport:
+        """The default probe, with the organization scopes for an organization page."""
+        handle = _handle(account, tokens)
+        needs = (
+            self.organization_scope_requirements
+            if handle.startswith(ORG_PREFIX)
+            else self.scope_requirements
+        )
+        allowed, missing = report_from_scopes(self.capabilities, needs, tokens.scopes)
+        return CapabilityReport(allowed=tuple(allowed), missing=missing)
 
     # --- Authentication -----------------------------------------------------------------------
     def authorization_url(
@@ -159,7 +187,14 @@ class LinkedInConnector(Connector):
             remote_handle=text_of(userinfo.get("name")) if isinstance(userinfo, dict) else "",
         )
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
         api = self.api()
         auth = api.auth_client(
             client_id=self.client_id, client_secret=self.client_secret, redirect_uri=redirect_uri
@@ -214,9 +249,11 @@ class LinkedInConnector(Connector):
         api.upload(value["uploadUrl"], media.content, media.mime_type)
         return str(value["image"])
 
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
         api = self.api(tokens.access_token)
-        author = self._author(api, tokens)
+        author = self._author(api, tokens, _handle(account, tokens))
         if request.reply_to_remote_id:
             return self._comment(api, author, request)
         entity: dict[str, Any] = {
@@ -264,7 +301,9 @@ class LinkedInConnector(Connector):
             raise PermanentError("LinkedIn did not return the id of the comment")
         return PublishResult(urn, f"https://www.linkedin.com/feed/update/{entity['object']}/")
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
         api = self.api(tokens.access_token)
         try:
             if remote_id.startswith("urn:li:comment:("):
@@ -272,7 +311,7 @@ class LinkedInConnector(Connector):
                 api.delete(
                     "/socialActions/{target}/comments/{id}",
                     keys={"target": target, "id": comment_id},
-                    query={"actor": self._author(api, tokens)},
+                    query={"actor": self._author(api, tokens, _handle(account, tokens))},
                 )
             else:
                 api.delete("/posts/{id}", keys={"id": remote_id})
@@ -506,6 +545,12 @@ class LinkedInConnector(Connector):
             remote_account_id=author,
             raw=body,
         )
+
+
+def _handle(account: AccountRef | None, tokens: TokenSet) -> str:
+    """The handle of the account a call is for: an organization page's URN publishes as the
+    organization, anything else as the member who connected."""
+    return account.bare_handle if account is not None else tokens.remote_handle
 
 
 def _ms(value: Any) -> str | None:

@@ -25,7 +25,6 @@ import hashlib
 import io
 import json
 import logging
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -36,11 +35,12 @@ from mastodon import Mastodon
 from mastodon.errors import MastodonAPIError, MastodonError, MastodonNotFoundError
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     AuthExpired,
     AuthRevoked,
     Capabilities,
-    Connector,
+    CapabilityReport,
     ConnectorError,
     PermanentError,
     Profile,
@@ -48,12 +48,11 @@ from vetline.connectors.base import (
     PublishResult,
     TokenSet,
     Unsupported,
+    report_from_scopes,
 )
 from vetline.connectors.http import (
-    Clock,
     Response,
-    RetryPolicy,
-    SystemClock,
+    RetryingConnector,
     error_for,
     redact,
     register_secret,
@@ -65,7 +64,8 @@ from vetline.connectors.mastodon.mapping import (
     profile_snapshot,
     status_item,
 )
-from vetline.connectors.mastodon.requests_session import (
+from vetline.connectors.polling import deletion
+from vetline.connectors.requests_session import (
     RawElement,
     RetryingSession,
     connector_error_in,
@@ -78,7 +78,6 @@ logger = logging.getLogger(__name__)
 
 NETWORK: Final = "mastodon"
 PAGE_MAX: Final = 40  # Mastodon's maximum page size for statuses and notifications
-RECHECK_UNAVAILABLE_SECONDS: Final = 86_400
 EDITS_REMEMBERED: Final = 500
 PENDING_SECONDS: Final = 1800
 T = TypeVar("T")
@@ -137,6 +136,9 @@ class CursorState:
     mentions: str = ""
     edits: dict[str, str] = field(default_factory=dict)
     unavailable: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: own statuses in the newest page at the last look (None: not looked yet), to find the
+    #: ones deleted since
+    recent: list[str] | None = None
 
     @classmethod
     def load(cls, cursor: str | None) -> CursorState:
@@ -154,6 +156,9 @@ class CursorState:
             mentions=str(data.get("mentions") or ""),
             edits={str(k): str(v) for k, v in (data.get("edits") or {}).items()},
             unavailable=dict(data.get("unavailable") or {}),
+            recent=[str(i) for i in data["recent"]]
+            if isinstance(data.get("recent"), list)
+            else None,
         )
 
     def dump(self) -> str:
@@ -165,6 +170,7 @@ class CursorState:
                 "mentions": self.mentions,
                 "edits": edits,
                 "unavailable": self.unavailable,
+                "recent": self.recent,
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -177,10 +183,23 @@ def _id_key(value: str) -> tuple[int, str]:
     return len(value), value
 
 
-class MastodonConnector(Connector):
+class MastodonConnector(RetryingConnector):
     network = NETWORK
     label = "Mastodon"
     default_scopes = ("read", "write")
+    scope_requirements = {
+        "publish_post": ("write:statuses",),
+        "publish_reply": ("write:statuses",),
+        "publish_media": ("write:media",),
+        "delete": ("write:statuses",),
+        "capture_own_posts": ("read:statuses",),
+        "capture_replies": ("read:notifications",),
+        "capture_mentions": ("read:notifications",),
+        "capture_direct_messages": ("read:statuses", "read:notifications"),
+        "capture_edits": ("read:statuses",),
+        "capture_profile": ("read:accounts",),
+        "search": ("read:search",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -191,7 +210,7 @@ class MastodonConnector(Connector):
         capture_mentions=True,
         capture_direct_messages=True,
         capture_edits=True,
-        capture_deletions=False,
+        capture_deletions=True,
         capture_profile=True,
         streaming=False,
         oauth2=True,
@@ -200,8 +219,10 @@ class MastodonConnector(Connector):
         notes=(
             "Works with Mastodon and compatible servers (Pleroma/Akkoma, GoToSocial, Takahē); "
             "endpoints a server lacks are recorded in the connection's capability report.",
-            "Deletions are announced only on the streaming API, which Vetline does not use yet: "
-            "a deleted status stays archived as it was captured.",
+            "Deletions of the account's own statuses are found by re-reading its newest page of "
+            "statuses (40) at each capture and asking for those that disappeared; a deleted "
+            "older status, or a deleted reply by someone else, is not seen (the streaming API "
+            "that announces every deletion is not used).",
             "Replies by others are captured through mention notifications: a reply that "
             "removes the mention of the account is not notified and not captured.",
             "Edit history (GET /api/v1/statuses/:id/history) is missing on some servers; there "
@@ -209,21 +230,6 @@ class MastodonConnector(Connector):
             "Tokens do not expire and cannot be refreshed; a revoked token needs reconnecting.",
         ),
     )
-
-    def __init__(
-        self,
-        *,
-        config: Mapping[str, Any] | None = None,
-        clock: Clock | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(config=config)
-        self.clock = clock or SystemClock()
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()
-        #: features found unavailable by the calls of this instance: feature -> reason
-        self.capability_report: dict[str, str] = {}
 
     # --- Plumbing -------------------------------------------------------------------------------
 
@@ -308,6 +314,7 @@ class MastodonConnector(Connector):
         """(host, account id) of the connected account. The connection stores its remote
         account id as ``id@host``: publishing and deleting are given only the tokens."""
         account_id, _, host = tokens.remote_account_id.partition("@")
+        handle = handle or tokens.remote_handle
         if handle:
             _, handle_host = split_handle(handle, str(self.config.get("default_host") or ""))
             host = host or handle_host
@@ -319,66 +326,50 @@ class MastodonConnector(Connector):
 
     # --- Capability report ------------------------------------------------------------------
 
-    def _mark_unavailable(self, state: CursorState | None, feature: str, reason: str) -> None:
-        self.capability_report[feature] = reason
-        if state is not None:
-            state.unavailable[feature] = {"reason": reason, "checked_at": int(self.clock.now())}
-        logger.info("connectors.mastodon.degraded", extra={"feature": feature, "reason": reason})
-
-    def _known_unavailable(self, state: CursorState, feature: str) -> bool:
-        entry = state.unavailable.get(feature)
-        if not isinstance(entry, dict):
-            return False
-        checked = entry.get("checked_at")
-        if isinstance(checked, int) and self.clock.now() - checked > RECHECK_UNAVAILABLE_SECONDS:
-            state.unavailable.pop(feature, None)
-            return False
-        self.capability_report[feature] = str(entry.get("reason") or "unavailable")
-        return True
-
-    def probe(self, *, tokens: TokenSet, handle: str) -> dict[str, Any]:
-        """Which features this connection's server offers, found by calling them. Returns
-        ``{"server": {...}, "unavailable": {feature: reason}, "available": [...]}``. The
-        server's version string is reported for people to read, never used to decide."""
-        host, _ = self._where(tokens, handle)
+    def probe(self, *, tokens: TokenSet, account: AccountRef | None = None) -> CapabilityReport:
+        """What this connection's scopes and server allow, found by calling the server: the
+        declared capabilities narrowed by the scopes granted, and by the optional endpoints the
+        server lacks (edit history, search). The server's version string is reported for people
+        to read, never used to decide."""
+        host, _ = self._where(tokens, account.handle if account else None)
         api, session = self._api(host, tokens.access_token)
-        server: dict[str, Any] = {"host": host}
-        available: list[str] = []
+        server: dict[str, str] = {"host": host}
+        allowed, missing = report_from_scopes(
+            self.capabilities, self.scope_requirements, tokens.scopes
+        )
         try:
             info = loads_lenient(self._get(session, api.instance_v1).content)
         except RemoteNotFound:
             info = None
-            self._mark_unavailable(None, "instance_info", "GET /api/v1/instance answered 404")
+            self.mark_unavailable(None, "instance_info", "GET /api/v1/instance answered 404")
         if isinstance(info, dict):
             server["version"] = str(info.get("version") or "")[:200]
             server["title"] = str(info.get("title") or "")[:200]
             server["software"] = _software(info)
-        account = loads_lenient(self._get(session, api.account_verify_credentials).content)
-        account_id = str(account.get("id")) if isinstance(account, dict) else ""
+        me = loads_lenient(self._get(session, api.account_verify_credentials).content)
+        account_id = str(me.get("id")) if isinstance(me, dict) else ""
         latest = loads_lenient(
             self._get(session, api.account_statuses, account_id, limit=1).content
         )
         if isinstance(latest, list) and latest and isinstance(latest[0], dict):
             status_id = str(latest[0].get("id"))
-            if self._history_response(api, session, status_id, None) is not None:
-                available.append("edit_history")
+            if self._history_response(api, session, status_id, None) is None:
+                missing["capture_edits"] = (
+                    "the server has no edit history (GET /api/v1/statuses/:id/history): only "
+                    "the latest version of an edited status is captured"
+                )
         else:
             server["edit_history"] = "not checked: the account has no status yet"
         try:
             self._get(session, api.search_v2, "vetline", result_type="statuses", limit=1)
-            available.append("search")
         except (RemoteNotFound, NotImplementedByServer):
-            self._mark_unavailable(None, "search_v2", "GET /api/v2/search is not available")
-        return {
-            "server": server,
-            "unavailable": dict(self.capability_report),
-            "available": available,
-        }
+            self.mark_unavailable(None, "search_v2", "GET /api/v2/search is not available")
+            missing["search"] = "the server does not offer GET /api/v2/search"
+        return CapabilityReport(
+            allowed=tuple(a for a in allowed if a not in missing), missing=missing, server=server
+        )
 
     # --- Authentication -----------------------------------------------------------------------
-
-    def _scopes(self) -> list[str]:
-        return list(self.config.get("scopes") or self.default_scopes)
 
     def _app(self, host: str, redirect_uri: str) -> tuple[str, str]:
         """The OAuth app Vetline has on ``host``: from the settings, else registered once and
@@ -398,7 +389,7 @@ class MastodonConnector(Connector):
         try:
             client_id, client_secret = Mastodon.create_app(
                 str(self.config.get("app_name") or "Vetline"),
-                scopes=self._scopes(),
+                scopes=list(self.scopes()),
                 redirect_uris=redirect_uri,
                 website=self.config.get("website") or None,
                 api_base_url=self._base_url(host),
@@ -427,7 +418,7 @@ class MastodonConnector(Connector):
             api.auth_request_url,
             client_id=client_id,
             redirect_uris=redirect_uri,
-            scopes=self._scopes(),
+            scopes=list(self.scopes()),
             state=state,
             force_login=True,
         )
@@ -437,7 +428,14 @@ class MastodonConnector(Connector):
         cache.set(f"vetline:mastodon:pending:{code_challenge}", host, timeout=PENDING_SECONDS)
         return str(url)
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
         from django.core.cache import cache
 
         challenge = (
@@ -446,11 +444,14 @@ class MastodonConnector(Connector):
             .decode()
         )
         host = cache.get(f"vetline:mastodon:pending:{challenge}")
-        if not isinstance(host, str):
+        if account is not None:
+            # The account being connected says which server issued the code.
+            _, host = split_handle(account.handle, str(self.config.get("default_host") or ""))
+        if not isinstance(host, str) or not host:
             raise PermanentError("this Mastodon connection request is unknown or has expired")
         client_id, client_secret = self._app(host, redirect_uri)
         api, session = self._api(host, client_id=client_id, client_secret=client_secret)
-        scopes = self._scopes()
+        scopes = list(self.scopes())
         access_token = self._call(
             session, api.log_in, code=code, redirect_uri=redirect_uri, scopes=scopes
         )
@@ -474,13 +475,15 @@ class MastodonConnector(Connector):
             uploaded = self._call(session, api.media_post, io.BytesIO(media.content), **kwargs)
         except RemoteNotFound:
             # A server without POST /api/v2/media: the v1 endpoint.
-            self._mark_unavailable(None, "media_v2", "POST /api/v2/media answered 404")
+            self.mark_unavailable(None, "media_v2", "POST /api/v2/media answered 404")
             api.mastodon_major = 1
             uploaded = self._call(session, api.media_post, io.BytesIO(media.content), **kwargs)
         return str(uploaded["id"])
 
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
-        host, _ = self._where(tokens)
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
+        host, _ = self._where(tokens, account.handle if account else None)
         api, session = self._api(host, tokens.access_token)
         media_ids = [self._media_post(api, session, m) for m in request.media]
         # The same request retried (a timeout after the server posted) must not post twice.
@@ -499,8 +502,10 @@ class MastodonConnector(Connector):
             remote_id=str(status["id"]), url=str(status.get("url") or status.get("uri") or "")
         )
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
-        host, _ = self._where(tokens)
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
+        host, _ = self._where(tokens, account.handle if account else None)
         api, session = self._api(host, tokens.access_token)
         try:
             self._call(session, api.status_delete, remote_id)
@@ -588,9 +593,9 @@ class MastodonConnector(Connector):
             more = more or len(split.elements) >= page_size
 
         if not more:
-            # 3. Edits of statuses archived earlier: the newest page, again.
+            # 3. Edits and deletions of statuses archived earlier: the newest page, again.
             items.extend(
-                self._recent_edits(api, session, account_id, page_size, seen_now, state, owner)
+                self._recent_changes(api, session, account_id, page_size, seen_now, state, owner)
             )
             # 4. The profile.
             items.append(self._profile_item(api, session, owner))
@@ -607,8 +612,10 @@ class MastodonConnector(Connector):
         try:
             return self._get(session, api.status_history, status_id)
         except NotImplementedByServer:
-            self._mark_unavailable(
-                state, "edit_history", "GET /api/v1/statuses/:id/history answered 501"
+            self.mark_unavailable(
+                state.unavailable if state else None,
+                "edit_history",
+                "GET /api/v1/statuses/:id/history answered 501",
             )
             return None
         except RemoteNotFound:
@@ -617,8 +624,8 @@ class MastodonConnector(Connector):
                 self._get(session, api.status, status_id)
             except RemoteNotFound:
                 return None  # deleted: nothing to capture
-            self._mark_unavailable(
-                state,
+            self.mark_unavailable(
+                state.unavailable if state else None,
                 "edit_history",
                 "GET /api/v1/statuses/:id/history answered 404 for an existing status",
             )
@@ -638,7 +645,7 @@ class MastodonConnector(Connector):
     ) -> list[Mapping[str, Any] | bytes]:
         status_id = str(status["id"])
         response = None
-        if not self._known_unavailable(state, "edit_history"):
+        if not self.known_unavailable(state.unavailable, "edit_history"):
             response = self._history_response(api, session, status_id, state)
         if response is None:
             # Degraded: only the edited status itself, as the next version, when it was
@@ -669,7 +676,7 @@ class MastodonConnector(Connector):
             found.append(split.remainder)
         return found
 
-    def _recent_edits(
+    def _recent_changes(
         self,
         api: Mastodon,
         session: RetryingSession,
@@ -681,11 +688,14 @@ class MastodonConnector(Connector):
     ) -> list[Mapping[str, Any] | bytes]:
         host = owner.partition("@")[2]
         response = self._get(session, api.account_statuses, account_id, limit=page_size)
+        split = split_array(response.content)
         found: list[Mapping[str, Any] | bytes] = []
-        for element in split_array(response.content).elements:
+        listed: list[str] = []
+        for element in split.elements:
             status = element.value
             if not isinstance(status, dict) or not isinstance(status.get("id"), str):
                 continue
+            listed.append(status["id"])
             edited_at = status.get("edited_at")
             if not edited_at or status["id"] in seen_now:
                 continue
@@ -695,6 +705,44 @@ class MastodonConnector(Connector):
                 self._edits(api, session, element, status, state, owner, host, seen_before=True)
             )
             state.edits[status["id"]] = str(edited_at)
+        if split.damaged:
+            return found  # an incomplete listing says nothing about deletions
+        found.extend(self._deletions(api, session, listed, page_size, state, owner))
+        return found
+
+    def _deletions(
+        self,
+        api: Mastodon,
+        session: RetryingSession,
+        listed: list[str],
+        page_size: int,
+        state: CursorState,
+        owner: str,
+    ) -> list[Mapping[str, Any] | bytes]:
+        """Own statuses of the previous newest page missing from this one, and still inside
+        its range, that the server now says do not exist: deletions. (One that merely slid out
+        of the page, older than everything listed, is not asked about.)"""
+        previous, state.recent = state.recent, listed
+        if previous is None:
+            return []
+        present = set(listed)
+        floor = min(listed, key=_id_key) if len(listed) >= page_size else None
+        found: list[Mapping[str, Any] | bytes] = []
+        for status_id in previous:
+            if status_id in present or (floor and _id_key(status_id) < _id_key(floor)):
+                continue
+            try:
+                self._get(session, api.status, status_id)
+            except RemoteNotFound:
+                answer = session.last_answer
+                found.append(
+                    deletion(
+                        status_id,
+                        answer=bytes(answer.content) if answer is not None else b"{}",
+                        author=f"@{owner}",
+                        at=None,
+                    )
+                )
         return found
 
     def _profile_item(
@@ -733,7 +781,7 @@ class MastodonConnector(Connector):
                 session, api.search_v2, query, result_type="statuses", limit=min(limit, PAGE_MAX)
             )
         except (RemoteNotFound, NotImplementedByServer):
-            self._mark_unavailable(None, "search_v2", "GET /api/v2/search is not available")
+            self.mark_unavailable(None, "search_v2", "GET /api/v2/search is not available")
             raise Unsupported(
                 "this server does not offer status search (GET /api/v2/search)"
             ) from None

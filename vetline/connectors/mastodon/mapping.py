@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from vetline.connectors.base import raw_item
-from vetline.connectors.mastodon.requests_session import RawElement
+from vetline.connectors.requests_session import RawElement
 
 #: Account members that change with every post or follow: left out of profile snapshots, or
 #: every capture would archive a "new" profile.

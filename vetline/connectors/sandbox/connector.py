@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     AuthExpired,
     AuthRevoked,
@@ -41,6 +42,19 @@ class SandboxConnector(Connector):
     label = "Sandbox (training)"
     training_only = True
     default_scopes = net.SCOPES
+    scope_requirements = {
+        "publish_post": ("write",),
+        "publish_reply": ("write",),
+        "publish_media": ("write",),
+        "delete": ("write",),
+        "capture_own_posts": ("read",),
+        "capture_replies": ("read",),
+        "capture_direct_messages": ("direct_messages",),
+        "capture_edits": ("read",),
+        "capture_deletions": ("read",),
+        "capture_profile": ("read",),
+        "search": ("read",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -55,11 +69,14 @@ class SandboxConnector(Connector):
         capture_profile=True,
         streaming=False,
         oauth2=True,
+        app_password=True,
         token_refresh=True,
         search=True,
         notes=(
             "Training network stored in Vetline's own database; never contacts the internet.",
             "Mentions are not simulated.",
+            "Both ways of connecting are offered for practice: OAuth (approved at once) and an "
+            "app password (any one is accepted), as Bluesky accounts are connected.",
         ),
     )
 
@@ -71,7 +88,14 @@ class SandboxConnector(Connector):
         sep = "&" if "?" in redirect_uri else "?"
         return f"{redirect_uri}{sep}{urlencode({'code': code, 'state': state})}"
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
         try:
             data = signing.loads(code, salt=_CODE_SALT, max_age=CODE_MAX_AGE_SECONDS)
         except signing.BadSignature as exc:
@@ -83,30 +107,34 @@ class SandboxConnector(Connector):
         )
         if challenge != data.get("c"):
             raise PermanentError("PKCE verification failed")
-        account = net.ensure_account(str(data["h"]))
-        access, refresh, expires = net.issue_tokens(account)
+        return self._grant(net.ensure_account(str(data["h"])))
+
+    def sign_in(
+        self, *, identifier: str, app_password: str, account: AccountRef | None = None
+    ) -> TokenSet:
+        """The app-password flow, for practice: any app password is accepted, the identifier is
+        the sandbox handle signed in as."""
+        if not app_password.strip():
+            raise PermanentError("an app password is required")
+        remote = net.ensure_account(identifier.strip().lstrip("@"))
+        return self._grant(remote)
+
+    def _grant(self, remote: SandboxAccount) -> TokenSet:
+        access, refresh, expires = net.issue_tokens(remote)
         return TokenSet(
             access_token=access,
             refresh_token=refresh,
             expires_at=expires,
             scopes=net.SCOPES,
-            remote_account_id=f"sbx-account-{account.pk}",
-            remote_handle=account.handle,
+            remote_account_id=f"sbx-account-{remote.pk}",
+            remote_handle=remote.handle,
         )
 
     def refresh(self, *, tokens: TokenSet) -> TokenSet:
-        account = net.account_for_refresh_token(tokens.refresh_token)
-        if account is None or account.grant_revoked:
+        remote = net.account_for_refresh_token(tokens.refresh_token)
+        if remote is None or remote.grant_revoked:
             raise AuthRevoked("the sandbox refused the refresh token: access was revoked")
-        access, refresh, expires = net.issue_tokens(account)
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh,
-            expires_at=expires,
-            scopes=net.SCOPES,
-            remote_account_id=f"sbx-account-{account.pk}",
-            remote_handle=account.handle,
-        )
+        return self._grant(remote)
 
     def _account(self, tokens: TokenSet, handle: str | None = None) -> SandboxAccount:
         account = net.account_for_access_token(tokens.access_token)
@@ -119,16 +147,18 @@ class SandboxConnector(Connector):
         return account
 
     # --- Publishing ---------------------------------------------------------------------------
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
-        account = self._account(tokens)
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
+        me = self._account(tokens, account.bare_handle if account else None)
         parent = None
         if request.reply_to_remote_id:
             parent = SandboxPost.objects.filter(remote_id=request.reply_to_remote_id).first()
             if parent is None or parent.deleted_at is not None:
                 raise PermanentError("the post replied to does not exist on the sandbox")
         post = net.create_post(
-            timeline=parent.timeline if parent else account,
-            author=account,
+            timeline=parent.timeline if parent else me,
+            author=me,
             text=request.text,
             kind=PostKind.REPLY if parent else PostKind.POST,
             in_reply_to=parent,
@@ -140,9 +170,11 @@ class SandboxConnector(Connector):
     def post_url(post: SandboxPost) -> str:
         return reverse("connectors:sandbox_post", args=[post.remote_id])
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
-        account = self._account(tokens)
-        post = SandboxPost.objects.filter(remote_id=remote_id, author=account).first()
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
+        me = self._account(tokens, account.bare_handle if account else None)
+        post = SandboxPost.objects.filter(remote_id=remote_id, author=me).first()
         if post is None:
             raise PermanentError("no such post of this account on the sandbox")
         if post.deleted_at is None:

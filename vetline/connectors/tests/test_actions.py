@@ -394,3 +394,190 @@ def test_account_tokens_for_connected_accounts_only(
     with pytest.raises(ValidationFailed) as info:
         actions.account_tokens(connected)
     assert info.value.code == "not_connected"
+
+
+# --- App passwords ----------------------------------------------------------------------------
+
+
+def test_admin_connects_with_an_app_password(
+    world: Any, sandbox_account: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    admin = world.people[Role.ADMINISTRATOR]
+    with django_capture_on_commit_callbacks(execute=True):
+        connection = actions.connect_with_app_password(
+            actor=admin,
+            account=sandbox_account,
+            identifier="@acme-training",
+            app_password="abcd-efgh-ijkl",
+        )
+    assert connection.status == "connected" and connection.connected_by == admin
+    assert connection.remote_account_id.startswith("sbx-account-")
+    creds = Credential.objects.filter(account=sandbox_account, revoked_at__isnull=True)
+    assert {c.kind for c in creds} == {"access_token", "refresh_token"}
+    assert _actions_logged("connectors.") == [
+        "connectors.tokens.store",
+        "connectors.connection.connected",
+        "connectors.connection.probe",  # the capability probe ran after the commit
+    ]
+    events = str(list(AuditEvent.objects.values_list("before", "after")))
+    assert "abcd-efgh-ijkl" not in events  # the app password is never kept
+    assert Connection.objects.get(pk=connection.pk).capability_report["allowed"]
+    assert actions.capture_account(account_id=sandbox_account.pk).status == "captured"
+
+
+def test_app_password_for_another_account_is_refused(world: Any, sandbox_account: Any) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        actions.connect_with_app_password(
+            actor=world.people[Role.ADMINISTRATOR],
+            account=sandbox_account,
+            identifier="someone-else",
+            app_password="abcd",
+        )
+    assert info.value.code == "wrong_account"
+    assert not Connection.objects.filter(account=sandbox_account, status="connected").exists()
+    assert not Credential.objects.filter(account=sandbox_account).exists()
+
+
+def test_app_password_who_may(world: Any, sandbox_account: Any, employee_sandbox: Any) -> None:
+    for role in (Role.COMPLIANCE_OFFICER, Role.PUBLISHER, Role.EMPLOYEE):
+        with pytest.raises(Forbidden):
+            actions.connect_with_app_password(
+                actor=world.people[role],
+                account=sandbox_account,
+                identifier="acme-training",
+                app_password="abcd",
+            )
+    # A personal-for-business account: its owner only, never an administrator.
+    with pytest.raises(Forbidden):
+        actions.connect_with_app_password(
+            actor=world.people[Role.ADMINISTRATOR],
+            account=employee_sandbox,
+            identifier="jane-training",
+            app_password="abcd",
+        )
+    link = actions.create_consent_link(
+        actor=world.people[Role.ADMINISTRATOR], account=employee_sandbox
+    ).link
+    connection = actions.connect_with_app_password(
+        actor=world.people[Role.EMPLOYEE],
+        account=employee_sandbox,
+        identifier="jane-training",
+        app_password="abcd",
+    )
+    assert connection.status == "connected"
+    link.refresh_from_db()
+    assert link.used_at is not None  # the consent link asking for it is used up
+
+
+def test_app_password_reconnects_a_disconnected_account(world: Any, connected: Any) -> None:
+    admin = world.people[Role.ADMINISTRATOR]
+    actions.disconnect_account(actor=admin, account=connected)
+    actions.connect_with_app_password(
+        actor=admin, account=connected, identifier="acme-training", app_password="abcd"
+    )
+    assert Connection.objects.get(account=connected).status == "connected"
+    assert _actions_logged("connectors.connection.")[-3:] == [
+        "connectors.connection.disconnected",
+        "connectors.connection.pending",
+        "connectors.connection.connected",
+    ]
+
+
+def test_app_password_needs_a_network_that_takes_one(world: Any) -> None:
+    from vetline.accounts.models import AccountKind, Network, SocialAccount
+
+    x_account = SocialAccount.objects.create(
+        network=Network.X,
+        handle="acme",
+        kind=AccountKind.CORPORATE,
+        owner=world.people[Role.COMPLIANCE_OFFICER],
+    )
+    with pytest.raises(ValidationFailed) as info:
+        actions.connect_with_app_password(
+            actor=world.people[Role.ADMINISTRATOR],
+            account=x_account,
+            identifier="acme",
+            app_password="abcd",
+        )
+    assert info.value.code == "app_password_unsupported"
+
+
+# --- Capability probe ---------------------------------------------------------------------------
+
+
+class _NarrowSandbox(SandboxConnector):
+    """The sandbox, declaring that direct messages need a scope its grant does not include."""
+
+    scope_requirements = {"capture_direct_messages": ("read", "messages.archive")}
+
+
+def test_probe_stores_the_report_and_alerts_on_missing_scopes(world: Any, connected: Any) -> None:
+    connection = Connection.objects.get(account=connected)
+    report = actions.probe_connection(connection_id=connection.pk, connector=_NarrowSandbox())
+    assert report is not None
+    assert "capture_direct_messages" in report.missing
+    assert report.missing["capture_direct_messages"] == "scope not granted: messages.archive"
+    assert "publish_post" in report.allowed
+    connection.refresh_from_db()
+    assert connection.capability_report["missing"] == dict(report.missing)
+    assert connection.capability_checked_at is not None
+    alert = Alert.objects.get(code="capabilities_missing", account=connected)
+    assert "capture direct messages" in alert.body
+    assert {d.person for d in alert.deliveries.all()} >= {world.people[Role.COMPLIANCE_OFFICER]}
+    # Everything granted: the alert is resolved.
+    actions.probe_connection(connection_id=connection.pk)
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert _actions_logged("connectors.connection.probe") == ["connectors.connection.probe"] * 2
+
+
+def test_probe_request_needs_a_connection(world: Any, sandbox_account: Any) -> None:
+    with pytest.raises(ValidationFailed):
+        actions.request_probe(actor=world.people[Role.ADMINISTRATOR], account=sandbox_account)
+    with pytest.raises(Forbidden):
+        actions.request_probe(actor=world.people[Role.PUBLISHER], account=sandbox_account)
+
+
+# --- Account context and malformed items ----------------------------------------------------------
+
+
+def test_stored_tokens_name_the_account(world: Any, connected: Any) -> None:
+    _, tokens = actions.account_tokens(connected)
+    assert tokens.remote_handle == connected.handle
+    ref = actions.account_ref(connected)
+    assert ref.handle == "acme-training" and ref.remote_account_id.startswith("sbx-account-")
+
+
+def test_connector_reasons_for_malformed_items_are_kept(world: Any, connected: Any) -> None:
+    from vetline.connectors.base import Malformed
+
+    class Garbled(SandboxConnector):
+        def fetch_activity(self, **kwargs: Any) -> ActivityPage:
+            return ActivityPage(
+                items=[
+                    Malformed(b'{"id": "9", "text": "trunc', "the post was cut short", "9"),
+                    {"remote_id": "ok-1", "kind": "post", "direction": "outbound", "text": "Hi"},
+                ],
+                cursor="1",
+            )
+
+    outcome = actions.capture_account(account_id=connected.pk, connector=Garbled())
+    assert (outcome.ingested, outcome.quarantined) == (1, 1)
+    quarantined = QuarantinedItem.objects.get(account=connected)
+    assert bytes(quarantined.raw) == b'{"id": "9", "text": "trunc'  # as the network sent it
+    event = AuditEvent.objects.get(action="connectors.capture.malformed")
+    (entry,) = event.after["items"]
+    assert entry["connector_reason"] == "the post was cut short"
+    assert entry["quarantine_id"] == quarantined.pk and entry["remote_id"] == "9"
+
+
+def test_a_failing_probe_leaves_the_connection_as_it_is(world: Any, connected: Any) -> None:
+    class Down(SandboxConnector):
+        def probe(self, **kwargs: Any) -> Any:
+            raise TransientError("server error (HTTP 503)")
+
+    connection = Connection.objects.get(account=connected)
+    assert actions.probe_connection(connection_id=connection.pk, connector=Down()) is None
+    connection.refresh_from_db()
+    assert connection.status == "connected" and connection.capability_checked_at is None
+    assert not Alert.objects.filter(code="capabilities_missing").exists()

@@ -54,3 +54,46 @@ def test_profile_item_changes_id_with_content() -> None:
     a = profile_item(Profile(handle="h", display_name="A"), captured_at=now)
     b = profile_item(Profile(handle="h", display_name="B"), captured_at=now)
     assert a["remote_id"] != b["remote_id"] and a["kind"] == "profile_snapshot"
+
+
+def test_scopes_cover_their_sub_scopes() -> None:
+    from vetline.connectors.base import scope_granted
+
+    assert scope_granted("read:statuses", ("read", "write"))
+    assert scope_granted("write", ("write",))
+    assert not scope_granted("read", ("read:statuses",))  # a sub-scope does not cover its parent
+    assert not scope_granted("readstatuses", ("read",))
+    assert not scope_granted("dm.read", ("tweet.read",))
+
+
+def test_report_from_scopes_narrows_the_declared_capabilities() -> None:
+    from vetline.connectors.base import report_from_scopes
+
+    caps = Capabilities(publish_post=True, capture_own_posts=True, capture_direct_messages=True)
+    needs = {"publish_post": ("write",), "capture_direct_messages": ("dm.read", "read")}
+    allowed, missing = report_from_scopes(caps, needs, ("read", "write"))
+    assert allowed == ["publish_post", "capture_own_posts"]
+    assert missing == {"capture_direct_messages": "scope not granted: dm.read"}
+    # Capabilities the network never offers are in neither list.
+    assert "search" not in allowed and "search" not in missing
+    # A network that reports no scopes cannot be narrowed by them.
+    assert report_from_scopes(caps, needs, ())[1] == {}
+
+
+def test_default_probe_and_configured_scopes() -> None:
+    class Narrow(SandboxConnector):
+        scope_requirements = {"search": ("search:all",)}
+
+    connector = Narrow(config={"scopes": ["read"]})
+    assert connector.scopes() == ("read",)
+    assert SandboxConnector().scopes() == SandboxConnector.default_scopes
+    report = connector.probe(tokens=TokenSet(access_token="t", scopes=("read", "write")))
+    assert report.missing == {"search": "scope not granted: search:all"}
+    assert "publish_post" in report.allowed
+    assert report.as_dict()["missing"] == {"search": "scope not granted: search:all"}
+
+
+def test_account_ref_bare_handle() -> None:
+    from vetline.connectors.base import AccountRef
+
+    assert AccountRef(handle=" @acme@mastodon.example").bare_handle == "acme@mastodon.example"

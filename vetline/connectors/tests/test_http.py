@@ -26,21 +26,9 @@ from vetline.connectors.http import (
     register_secret,
     retry_after_seconds,
 )
+from vetline.connectors.tests.fakes import FakeClock
 
-NOW = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = NOW
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
+NOW = FakeClock.start
 
 
 class Scripted:
@@ -202,3 +190,23 @@ def test_retry_warning_does_not_log_the_token(caplog: pytest.LogCaptureFixture) 
     for rec in caplog.records:
         handler_filter.filter(rec)
         assert secret not in rec.getMessage() and secret not in str(rec.__dict__)
+
+
+def test_features_found_missing_are_remembered_for_a_day() -> None:
+    from vetline.connectors.http import RECHECK_UNAVAILABLE_SECONDS, RetryingConnector
+    from vetline.connectors.sandbox.connector import SandboxConnector
+
+    class Probing(RetryingConnector, SandboxConnector):
+        pass
+
+    clock = FakeClock()
+    connector = Probing(clock=clock)
+    stored: dict[str, object] = {}
+    connector.mark_unavailable(stored, "edit_history", "GET …/history answered 404")
+    assert connector.capability_report == {"edit_history": "GET …/history answered 404"}
+    later = Probing(clock=clock)
+    assert later.known_unavailable(stored, "edit_history")  # not asked again
+    assert later.capability_report["edit_history"].endswith("404")
+    clock.sleep(RECHECK_UNAVAILABLE_SECONDS + 1)
+    assert not later.known_unavailable(stored, "edit_history")  # tried again after a day
+    assert stored == {}

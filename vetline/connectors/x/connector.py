@@ -11,8 +11,9 @@ one-shot multipart, OAuth 2.0 user token with ``media.write``), because v1.1
 method for it, so the request is sent through the same retrying session as tweepy's own.
 
 The capture cursor is JSON: per stream (own tweets, mentions, DM events) the ``since_id`` (or
-newest DM event) archived, and, while a backlog is being paged through newest to oldest, the
-``next_token`` to resume from and the newest id of that backlog.
+newest DM event) archived, which only grows. X lists newest first; a backlog of several pages is
+scanned first (the pagination tokens noted), then archived from its oldest page up, so that
+what is archived is always everything up to ``since_id`` (see ``_stream_step``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import io
 import json
 import logging
-import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -34,11 +34,11 @@ from oauthlib.oauth2.rfc6749.errors import InvalidGrantError, OAuth2Error
 from requests_oauthlib import OAuth2Session
 
 from vetline.connectors.base import (
+    AccountRef,
     ActivityPage,
     AuthExpired,
     AuthRevoked,
     Capabilities,
-    Connector,
     ConnectorError,
     PermanentError,
     Profile,
@@ -50,14 +50,12 @@ from vetline.connectors.base import (
     raw_item,
 )
 from vetline.connectors.http import (
-    Clock,
     Response,
-    RetryPolicy,
-    SystemClock,
+    RetryingConnector,
     error_for,
     register_secret,
 )
-from vetline.connectors.mastodon.requests_session import (
+from vetline.connectors.requests_session import (
     RawElement,
     RetryingSession,
     loads_lenient,
@@ -143,7 +141,7 @@ class CursorState:
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
-class XConnector(Connector):
+class XConnector(RetryingConnector):
     network = NETWORK
     label = "X"
     default_scopes = (
@@ -154,6 +152,19 @@ class XConnector(Connector):
         "dm.read",
         "media.write",
     )
+    scope_requirements = {
+        "publish_post": ("tweet.write", "users.read"),
+        "publish_reply": ("tweet.write", "users.read"),
+        "publish_media": ("media.write",),
+        "delete": ("tweet.write",),
+        "capture_own_posts": ("tweet.read", "users.read"),
+        "capture_replies": ("tweet.read", "users.read"),
+        "capture_mentions": ("tweet.read", "users.read"),
+        "capture_direct_messages": ("dm.read",),
+        "capture_edits": ("tweet.read",),
+        "capture_profile": ("users.read",),
+        "search": ("tweet.read",),
+    }
     capabilities = Capabilities(
         publish_post=True,
         publish_reply=True,
@@ -182,20 +193,6 @@ class XConnector(Connector):
         ),
     )
 
-    def __init__(
-        self,
-        *,
-        config: Mapping[str, Any] | None = None,
-        clock: Clock | None = None,
-        policy: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(config=config)
-        self.clock = clock or SystemClock()
-        self.policy = policy or RetryPolicy()
-        self.rng = rng or random.Random()
-        self.capability_report: dict[str, str] = {}
-
     # --- Plumbing -------------------------------------------------------------------------------
 
     def _client(self, access_token: str) -> tuple[tweepy.Client, RetryingSession]:
@@ -220,23 +217,6 @@ class XConnector(Connector):
         assert isinstance(response, requests.Response)
         return response
 
-    def _mark_unavailable(self, state: CursorState | None, feature: str, reason: str) -> None:
-        self.capability_report[feature] = reason
-        if state is not None:
-            state.unavailable[feature] = {"reason": reason, "checked_at": int(self.clock.now())}
-        logger.info("connectors.x.degraded", extra={"feature": feature, "reason": reason})
-
-    def _known_unavailable(self, state: CursorState, feature: str) -> bool:
-        entry = state.unavailable.get(feature)
-        if not isinstance(entry, dict):
-            return False
-        checked = entry.get("checked_at")
-        if isinstance(checked, int) and self.clock.now() - checked > 86_400:
-            state.unavailable.pop(feature, None)
-            return False
-        self.capability_report[feature] = str(entry.get("reason") or "unavailable")
-        return True
-
     # --- Authentication ---------------------------------------------------------------------
 
     def _handler(self, redirect_uri: str) -> tweepy.OAuth2UserHandler:
@@ -247,7 +227,7 @@ class XConnector(Connector):
         return tweepy.OAuth2UserHandler(
             client_id=client_id,
             redirect_uri=redirect_uri,
-            scope=list(self.config.get("scopes") or self.default_scopes),
+            scope=list(self.scopes()),
             client_secret=str(secret) if secret else None,
         )
 
@@ -298,7 +278,14 @@ class XConnector(Connector):
         except requests.RequestException as exc:
             raise TransientError(f"network error: {type(exc).__name__}") from exc
 
-    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        account: AccountRef | None = None,
+    ) -> TokenSet:
         handler = self._handler(redirect_uri)
         token = self._token_request(
             lambda: OAuth2Session.fetch_token(
@@ -368,7 +355,9 @@ class XConnector(Connector):
                 raise PermanentError(f"X refused the alternative text (HTTP {meta.status_code})")
         return media_id
 
-    def publish(self, *, tokens: TokenSet, request: PublishRequest) -> PublishResult:
+    def publish(
+        self, *, tokens: TokenSet, request: PublishRequest, account: AccountRef | None = None
+    ) -> PublishResult:
         client, session = self._client(tokens.access_token)
         media_ids = [self._upload(session, tokens.access_token, m) for m in request.media]
         # X has no idempotency key: a post retried after a 5xx or a timeout could be published
@@ -393,7 +382,9 @@ class XConnector(Connector):
         remote_id = str(data["id"])
         return PublishResult(remote_id=remote_id, url=f"https://x.com/i/web/status/{remote_id}")
 
-    def delete(self, *, tokens: TokenSet, remote_id: str) -> None:
+    def delete(
+        self, *, tokens: TokenSet, remote_id: str, account: AccountRef | None = None
+    ) -> None:
         client, _ = self._client(tokens.access_token)
         try:
             self._get(client.delete_tweet, remote_id)
@@ -430,11 +421,11 @@ class XConnector(Connector):
             )
             items.extend(found)
             more = more or stream_more
-        if not self._known_unavailable(state, "direct_messages"):
+        if not self.known_unavailable(state.unavailable, "direct_messages"):
             try:
                 found, stream_more = self._dms(client, state.streams["dms"], max_results, owner)
             except XForbidden as exc:
-                self._mark_unavailable(state, "direct_messages", exc.message)
+                self.mark_unavailable(state.unavailable, "direct_messages", exc.message)
             else:
                 items.extend(found)
                 more = more or stream_more
@@ -450,58 +441,20 @@ class XConnector(Connector):
         max_results: int,
         owner: tuple[str, str],
     ) -> tuple[list[Mapping[str, Any] | bytes], bool]:
-        params: dict[str, Any] = {
-            "max_results": max_results,
-            "tweet_fields": TWEET_FIELDS,
-            "expansions": EXPANSIONS,
-            "user_fields": USER_FIELDS,
-        }
-        if stream.get("since_id"):
-            params["since_id"] = stream["since_id"]
-        if stream.get("next_token"):
-            params["pagination_token"] = stream["next_token"]
-        response = self._get(fn, user_id, **params)
-        return self._page(response, stream, lambda e, users: tweet_item(e, users, owner))
+        def fetch(token: str | None, since_id: str) -> requests.Response:
+            params: dict[str, Any] = {
+                "max_results": max_results,
+                "tweet_fields": TWEET_FIELDS,
+                "expansions": EXPANSIONS,
+                "user_fields": USER_FIELDS,
+            }
+            if since_id:
+                params["since_id"] = since_id
+            if token:
+                params["pagination_token"] = token
+            return self._get(fn, user_id, **params)
 
-    def _page(
-        self,
-        response: requests.Response,
-        stream: dict[str, str],
-        to_item: Callable[[RawElement, dict[str, str]], Mapping[str, Any] | bytes],
-        *,
-        stop_at: str = "",
-    ) -> tuple[list[Mapping[str, Any] | bytes], bool]:
-        body = bytes(response.content)
-        split = split_member_array(body, "data")
-        parsed = loads_lenient(body)
-        if split is None or not isinstance(parsed, dict):
-            return [body], False  # quarantined whole; the cursor stays for a new try
-        users = _users(parsed)
-        items: list[Mapping[str, Any] | bytes] = []
-        reached = False
-        for element in reversed(split.elements):
-            if stop_at and _id_of(element) and _le(_id_of(element), stop_at):
-                reached = True
-                continue
-            items.append(to_item(element, users))
-        if split.damaged:
-            items.append(split.remainder)
-            return items, False
-        meta = parsed.get("meta") if isinstance(parsed.get("meta"), dict) else {}
-        assert isinstance(meta, dict)
-        newest = str(meta.get("newest_id") or "") or max(
-            (i for i in (_id_of(e) for e in split.elements) if i), key=_id_key, default=""
-        )
-        if not stream.get("next_token") and newest:
-            stream["backlog_newest"] = newest
-        next_token = meta.get("next_token")
-        if next_token and not reached:
-            stream["next_token"] = str(next_token)
-            return items, True
-        stream.pop("next_token", None)
-        if stream.get("backlog_newest"):
-            stream["since_id"] = stream.pop("backlog_newest")
-        return items, False
+        return self._stream_step(fetch, stream, lambda e, users: tweet_item(e, users, owner))
 
     def _dms(
         self,
@@ -511,22 +464,77 @@ class XConnector(Connector):
         owner: tuple[str, str],
     ) -> tuple[list[Mapping[str, Any] | bytes], bool]:
         # DM events have no since_id: page from the newest, stop at the newest already archived.
-        params: dict[str, Any] = {
-            "max_results": max_results,
-            "dm_event_fields": DM_FIELDS,
-            "event_types": "MessageCreate",
-            "expansions": ["sender_id", "participant_ids"],
-            "user_fields": USER_FIELDS,
-        }
-        if stream.get("next_token"):
-            params["pagination_token"] = stream["next_token"]
-        response = self._get(client.get_direct_message_events, **params)
-        return self._page(
-            response,
-            stream,
-            lambda e, users: dm_item(e, users, owner),
-            stop_at=stream.get("since_id", ""),
+        def fetch(token: str | None, since_id: str) -> requests.Response:
+            params: dict[str, Any] = {
+                "max_results": max_results,
+                "dm_event_fields": DM_FIELDS,
+                "event_types": "MessageCreate",
+                "expansions": ["sender_id", "participant_ids"],
+                "user_fields": USER_FIELDS,
+            }
+            if token:
+                params["pagination_token"] = token
+            return self._get(client.get_direct_message_events, **params)
+
+        return self._stream_step(
+            fetch, stream, lambda e, users: dm_item(e, users, owner), stop_at_archived=True
         )
+
+    def _stream_step(
+        self,
+        fetch: Callable[[str | None, str], requests.Response],
+        stream: dict[str, str],
+        to_item: Callable[[RawElement, dict[str, str]], Mapping[str, Any] | bytes],
+        *,
+        stop_at_archived: bool = False,
+    ) -> tuple[list[Mapping[str, Any] | bytes], bool]:
+        """One request of one stream; returns its items, oldest first, and whether the stream
+        has more now. X lists newest first, so a backlog of several pages is first *scanned*
+        (each page's pagination token noted, nothing emitted) down to the archived boundary,
+        then *emitted* from its oldest page up: the stream's ``since_id`` only ever grows, and
+        whatever is archived is a contiguous run from the past up to it. (A backlog reads all but
+        its oldest page twice; the usual capture, a single page of news, is one request.)"""
+        since_id = stream.get("since_id", "")
+        boundary = stream.get("scan_since", since_id)
+        stop_at = boundary if stop_at_archived else ""
+        pending = _tokens(stream.get("pending"))
+        if pending:
+            page = _read_page(fetch(pending[-1] or None, boundary), to_item, stop_at=stop_at)
+            if page.damaged:
+                return page.items, False  # quarantined; this page is read again next time
+            pending.pop()
+            _advance(stream, page.newest)
+            if pending:
+                stream["pending"] = json.dumps(pending)
+                return page.items, True
+            _finish_backlog(stream)
+            return page.items, False
+        token = stream.get("scan_next") or None
+        page = _read_page(fetch(token, boundary), to_item, stop_at=stop_at)
+        if page.damaged:
+            return page.items, False
+        last = not page.next_token or page.reached
+        if token is None and last:
+            _advance(stream, page.newest)  # the usual case: all the news in one page
+            return page.items, False
+        scanned = [*_tokens(stream.get("scanned")), token or ""]
+        if token is None:
+            stream["scan_since"] = boundary
+            stream["backlog_newest"] = page.newest
+        if not last:
+            stream["scanned"] = json.dumps(scanned)
+            stream["scan_next"] = str(page.next_token)
+            return [], True
+        # The oldest page of the backlog: emit it now, then the others going up.
+        stream.pop("scanned", None)
+        stream.pop("scan_next", None)
+        _advance(stream, page.newest)
+        pending = scanned[:-1]
+        if pending:
+            stream["pending"] = json.dumps(pending)
+            return page.items, True
+        _finish_backlog(stream)
+        return page.items, False
 
     def _profile_item(
         self, client: tweepy.Client, owner: tuple[str, str]
@@ -577,7 +585,7 @@ class XConnector(Connector):
                 user_fields=USER_FIELDS,
             )
         except XForbidden as exc:
-            self._mark_unavailable(None, "search", exc.message)
+            self.mark_unavailable(None, "search", exc.message)
             raise Unsupported(
                 f"search is not available on this X access tier: {exc.message}"
             ) from None
@@ -605,6 +613,68 @@ def _detail(exc: tweepy.errors.HTTPException) -> str:
 
 def _id_key(value: str) -> tuple[int, str]:
     return len(value), value
+
+
+@dataclass(slots=True)
+class _Page:
+    items: list[Mapping[str, Any] | bytes]
+    newest: str = ""
+    next_token: str = ""
+    reached: bool = False  # an item already archived was met (DM events)
+    damaged: bool = False
+
+
+def _read_page(
+    response: requests.Response,
+    to_item: Callable[[RawElement, dict[str, str]], Mapping[str, Any] | bytes],
+    *,
+    stop_at: str = "",
+) -> _Page:
+    """One answer of a list endpoint: its items oldest first (what is unreadable as its bytes,
+    for quarantine), its newest id and its next page's token."""
+    body = bytes(response.content)
+    split = split_member_array(body, "data")
+    parsed = loads_lenient(body)
+    if split is None or not isinstance(parsed, dict):
+        return _Page(items=[body], damaged=True)  # quarantined whole
+    users = _users(parsed)
+    page = _Page(items=[])
+    for element in reversed(split.elements):
+        if stop_at and _id_of(element) and _le(_id_of(element), stop_at):
+            page.reached = True
+            continue
+        page.items.append(to_item(element, users))
+    if split.damaged:
+        page.items.append(split.remainder)
+        page.damaged = True
+        return page
+    meta = parsed.get("meta") if isinstance(parsed.get("meta"), dict) else {}
+    assert isinstance(meta, dict)
+    page.newest = str(meta.get("newest_id") or "") or max(
+        (i for i in (_id_of(e) for e in split.elements) if i), key=_id_key, default=""
+    )
+    page.next_token = str(meta.get("next_token") or "")
+    return page
+
+
+def _tokens(value: str | None) -> list[str]:
+    try:
+        data = json.loads(value) if value else []
+    except ValueError:
+        return []
+    return [str(t) for t in data] if isinstance(data, list) else []
+
+
+def _advance(stream: dict[str, str], newest: str) -> None:
+    """Move the stream's archived boundary up to ``newest`` (never down)."""
+    if newest and not _le(newest, stream.get("since_id", "")):
+        stream["since_id"] = newest
+
+
+def _finish_backlog(stream: dict[str, str]) -> None:
+    _advance(stream, stream.pop("backlog_newest", ""))
+    for key in ("scan_since", "pending", "scanned", "scan_next"):
+        stream.pop(key, None)
 
 
 def _le(a: str, b: str) -> bool:

@@ -544,6 +544,24 @@ PAGES: dict[str, list[Case]] = {
     "connectors:connect_start": [
         Case("POST", lambda w: f"/connectors/accounts/{sandbox_corporate(w)}/connect/", ADMIN),
     ],
+    "connectors:connect_app_password": [
+        Case("GET", lambda w: f"/connectors/accounts/{sandbox_corporate(w)}/app-password/", ADMIN),
+        Case(
+            "POST",
+            lambda w: f"/connectors/accounts/{sandbox_corporate(w)}/app-password/",
+            ADMIN,
+            data=lambda w: {"identifier": "matrix-training", "app_password": "abcd-efgh"},
+        ),
+        Case(
+            "GET",
+            lambda w: f"/connectors/accounts/{sandbox_employee(w)}/app-password/",
+            EMPLOYEE_ONLY,
+            note="only the owner connects a personal-for-business account",
+        ),
+    ],
+    "connectors:check_access": [
+        Case("POST", lambda w: f"/connectors/accounts/{sandbox_connected(w)}/check-access/", ADMIN),
+    ],
     "connectors:consent_link_create": [
         Case(
             "POST",
@@ -863,6 +881,28 @@ API: dict[str, list[Case]] = {
     ],
     "POST /api/connectors/connections/{account_id}/connect": [
         Case("POST", lambda w: f"/api/connectors/connections/{sandbox_corporate(w)}/connect", ADMIN)
+    ],
+    "POST /api/connectors/connections/{account_id}/app-password": [
+        Case(
+            "POST",
+            lambda w: f"/api/connectors/connections/{sandbox_corporate(w)}/app-password",
+            ADMIN,
+            data=lambda w: {"identifier": "matrix-training", "app_password": "abcd-efgh"},
+        ),
+        Case(
+            "POST",
+            lambda w: f"/api/connectors/connections/{sandbox_employee(w)}/app-password",
+            EMPLOYEE_ONLY,
+            data=lambda w: {"identifier": "matrix-jane-training", "app_password": "abcd-efgh"},
+            note="only the owner connects a personal-for-business account",
+        ),
+    ],
+    "POST /api/connectors/connections/{account_id}/check-access": [
+        Case(
+            "POST",
+            lambda w: f"/api/connectors/connections/{sandbox_connected(w)}/check-access",
+            ADMIN,
+        )
     ],
     "POST /api/connectors/connections/{account_id}/consent-link": [
         Case(

@@ -1,6 +1,7 @@
 """A real AT Protocol network for the Bluesky tests: the pinned ``@atproto/dev-env``
 (``TestNetworkNoAppView``: an in-memory PLC and one PDS on SQLite), started once per session
-by ``devenv/start-network.js``."""
+by ``devenv/start-network.js``: launched right after collection, so that Node's start overlaps
+the creation of the test database."""
 
 from __future__ import annotations
 
@@ -61,37 +62,79 @@ def _install() -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def bsky_network() -> Iterator[LocalNetwork]:
-    node = shutil.which("node")
-    if node is None:
-        _node_missing()
-    assert node is not None
-    _install()
-    process = subprocess.Popen(
-        [node, "start-network.js"],
-        cwd=DEVENV,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "LOG_ENABLED": ""},
-    )
-    assert process.stdout is not None and process.stdin is not None
-    first: list[bytes] = []
-    reader = threading.Thread(target=lambda: first.append(process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(STARTUP_SECONDS)
-    try:
-        if not first or not first[0]:
-            process.kill()
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
-            pytest.fail(f"the AT Protocol dev-env did not start:\n{err[-3000:]}", pytrace=False)
-        info = json.loads(first[0])
-        yield LocalNetwork(info["pds_url"], info["plc_url"], info["firehose_url"])
-    finally:
+class _Launch:
+    """The dev-env process, started as soon as collection shows a Bluesky test will run, so its
+    start (Node loading the packages: seconds) overlaps the test database's creation instead of
+    following it. One network serves the whole session."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+        self.first: list[bytes] = []
+        self.reader: threading.Thread | None = None
+
+    def start(self, *, install: bool = True) -> None:
+        node = shutil.which("node")
+        if self.process is not None or node is None:
+            return
+        if install:
+            _install()
+        elif not (DEVENV / "node_modules" / "@atproto" / "dev-env").is_dir():
+            return  # installed (or reported) by the fixture, in a test
+
+        self.process = subprocess.Popen(
+            [node, "start-network.js"],
+            cwd=DEVENV,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "LOG_ENABLED": ""},
+        )
+        stdout = self.process.stdout
+        assert stdout is not None
+        self.reader = threading.Thread(
+            target=lambda: self.first.append(stdout.readline()), daemon=True
+        )
+        self.reader.start()
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
         try:
+            assert process.stdin is not None
             process.stdin.close()
             process.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             process.kill()
             process.wait(timeout=5)
+
+
+_LAUNCH = _Launch()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if any(Path(str(item.path)).is_relative_to(Path(__file__).parent) for item in session.items):
+        _LAUNCH.start(install=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _LAUNCH.stop()
+
+
+@pytest.fixture(scope="session")
+def bsky_network() -> Iterator[LocalNetwork]:
+    if shutil.which("node") is None:
+        _node_missing()
+    _LAUNCH.start()  # (already started after collection, normally)
+    process, reader = _LAUNCH.process, _LAUNCH.reader
+    assert process is not None and reader is not None
+    reader.join(STARTUP_SECONDS)
+    try:
+        if not _LAUNCH.first or not _LAUNCH.first[0]:
+            process.kill()
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            pytest.fail(f"the AT Protocol dev-env did not start:\n{err[-3000:]}", pytrace=False)
+        info = json.loads(_LAUNCH.first[0])
+        yield LocalNetwork(info["pds_url"], info["plc_url"], info["firehose_url"])
+    finally:
+        _LAUNCH.stop()

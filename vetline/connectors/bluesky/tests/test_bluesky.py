@@ -19,7 +19,6 @@ from vetline.archive.models import ArchivedRecord, QuarantinedItem
 from vetline.connectors import actions
 from vetline.connectors.actions import _tokens_for
 from vetline.connectors.base import Media, PublishRequest
-from vetline.connectors.bluesky.actions import connect_with_app_password
 from vetline.connectors.bluesky.connector import BlueskyConnector, CaptureCursor
 from vetline.connectors.bluesky.tests.conftest import LocalNetwork
 from vetline.connectors.models import CaptureState, Connection
@@ -54,9 +53,10 @@ def new_remote_account(net: LocalNetwork, name: str) -> tuple[str, str, str]:
             handle=handle, email=f"{handle}@example.com", password="main-password-1234"
         )
     )
-    client.login(handle, "main-password-1234", fetch_bsky_profile=False)
+    # The new account's own session authorises the app password (no second password check).
     app = client.com.atproto.server.create_app_password(
-        models.ComAtprotoServerCreateAppPassword.Data(name="vetline")
+        models.ComAtprotoServerCreateAppPassword.Data(name="vetline"),
+        headers={"Authorization": f"Bearer {created.access_jwt}"},
     )
     return handle, created.did, app.password
 
@@ -76,7 +76,7 @@ def bsky_account(world: Any, bsky_network: LocalNetwork, connector: BlueskyConne
         kind=AccountKind.CORPORATE,
         owner=world.people[Role.COMPLIANCE_OFFICER],
     )
-    connect_with_app_password(
+    actions.connect_with_app_password(
         actor=world.people[Role.ADMINISTRATOR],
         account=account,
         identifier=handle,
@@ -129,6 +129,41 @@ def test_connect_stores_session_not_password(world: Any, bsky_account: Any) -> N
         )
     )
     assert kinds == {"access_token", "refresh_token"}  # the app password is never kept
+
+
+def test_app_password_refusals(world: Any, bsky_network: LocalNetwork, connector: Any) -> None:
+    """A wrong app password, and an app password of another account, are clear errors that
+    leave the account unconnected."""
+    from vetline.core.errors import ValidationFailed
+
+    handle, _, _ = new_remote_account(bsky_network, "refused")
+    other_handle, _, other_password = new_remote_account(bsky_network, "other")
+    account = SocialAccount.objects.create(
+        network=Network.BLUESKY,
+        handle=handle,
+        kind=AccountKind.CORPORATE,
+        owner=world.people[Role.COMPLIANCE_OFFICER],
+    )
+    admin = world.people[Role.ADMINISTRATOR]
+    with pytest.raises(ValidationFailed) as info:
+        actions.connect_with_app_password(
+            actor=admin,
+            account=account,
+            identifier=handle,
+            app_password="wrong-pass-word-1234",
+            connector=connector,
+        )
+    assert info.value.code == "sign_in_refused"
+    with pytest.raises(ValidationFailed) as info:
+        actions.connect_with_app_password(
+            actor=admin,
+            account=account,
+            identifier=other_handle,
+            app_password=other_password,
+            connector=connector,
+        )
+    assert info.value.code == "wrong_account"
+    assert not Connection.objects.filter(account=account, status="connected").exists()
 
 
 def test_refresh_rotates_the_session(

@@ -8,22 +8,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vetline.connectors.base import ActivityPage
+from vetline.connectors.base import ActivityPage, Malformed
+from vetline.connectors.tests.fakes import FakeClock as BaseFakeClock
 
 
-class FakeClock:
-    """The framework's Clock, without sleeping: waits are recorded and advance the time."""
+class FakeClock(BaseFakeClock):
+    """The framework's fake clock, at 2025-06-04T01:20:00Z (the fixtures' time)."""
 
-    def __init__(self, now: float = 1_749_000_000.0) -> None:  # 2025-06-04T01:20:00Z
-        self.t = now
-        self.slept: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.t += seconds
+    start = 1_749_000_000.0
 
 
 def fixture_bytes(folder: Path, name: str) -> bytes:
@@ -40,11 +32,23 @@ def raw_of(item: Mapping[str, Any] | bytes) -> bytes:
     return base64.b64decode(item["raw_payload_b64"])
 
 
+Item = Mapping[str, Any] | bytes | Malformed
+
+
+def unreadable(items: list[Item]) -> list[bytes]:
+    """The payloads handed over as they were received (bytes, or malformed with a reason)."""
+    return [i.payload if isinstance(i, Malformed) else i for i in items if not isinstance(i, dict)]
+
+
+def reasons(items: list[Item]) -> list[str]:
+    return [i.reason for i in items if isinstance(i, Malformed)]
+
+
 def drain(
     fetch: Callable[[str | None], ActivityPage], cursor: str | None = None
-) -> tuple[list[Mapping[str, Any] | bytes], str | None, int]:
+) -> tuple[list[Item], str | None, int]:
     """Fetch until the sweep is over, as the framework's capture loop does."""
-    items: list[Mapping[str, Any] | bytes] = []
+    items: list[Item] = []
     calls = 0
     while True:
         page = fetch(cursor)
@@ -56,5 +60,5 @@ def drain(
         assert calls < 200, "the sweep does not end"
 
 
-def by_id(items: list[Mapping[str, Any] | bytes]) -> dict[str, Mapping[str, Any]]:
-    return {i["remote_id"]: i for i in items if not isinstance(i, bytes)}
+def by_id(items: list[Item]) -> dict[str, Mapping[str, Any]]:
+    return {i["remote_id"]: i for i in items if isinstance(i, Mapping)}

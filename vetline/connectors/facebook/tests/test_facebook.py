@@ -12,9 +12,11 @@ import pytest
 import responses
 
 from vetline.connectors.base import (
+    AccountRef,
     AuthExpired,
     AuthRevoked,
     Media,
+    PermanentError,
     PublishRequest,
     RateLimited,
     TokenSet,
@@ -29,6 +31,8 @@ from vetline.connectors.facebook.tests.helpers import (
     fixture_bytes,
     fixture_json,
     raw_of,
+    reasons,
+    unreadable,
 )
 from vetline.connectors.http import RetryPolicy, TokenRedactingFilter
 
@@ -145,7 +149,7 @@ def test_rate_limit_code_32_waits_what_the_usage_header_says() -> None:
     add("GET", PAGE, fx("page.json"))
     profile = connector(clock).fetch_profile(tokens=TOKENS, handle="acmebank")
     assert profile.display_name == "Acme Bank"
-    assert len(clock.slept) == 1 and 120 <= clock.slept[0] <= 121
+    assert len(clock.sleeps) == 1 and 120 <= clock.sleeps[0] <= 121
 
 
 @responses.activate
@@ -154,7 +158,7 @@ def test_http_429_retry_after_then_a_long_wait_goes_back_to_the_scheduler() -> N
     add("GET", PAGE, b"", status=429, **{"Retry-After": "7"})
     add("GET", PAGE, fx("page.json"))
     connector(clock).fetch_profile(tokens=TOKENS, handle="acmebank")
-    assert 7 <= clock.slept[0] <= 8
+    assert 7 <= clock.sleeps[0] <= 8
     responses.reset()
     add("GET", PAGE, b"", status=429, **{"Retry-After": "3600"})
     with pytest.raises(RateLimited) as info:
@@ -182,7 +186,7 @@ def test_server_errors_are_retried_then_reported() -> None:
     add("GET", PAGE, fx("error_transient.json"), status=500)
     add("GET", PAGE, fx("page.json"))
     connector(clock).fetch_profile(tokens=TOKENS, handle="acmebank")
-    assert len(clock.slept) == 2
+    assert len(clock.sleeps) == 2
     responses.reset()
     add("GET", PAGE, fx("error_transient.json"), status=500)
     with pytest.raises(TransientError) as info:
@@ -199,7 +203,7 @@ def test_truncated_malformed_and_invalid_utf8_are_handed_over_not_dropped() -> N
     add("GET", f"{PAGE}/tagged", fx("comments_empty.json"))
     add("GET", f"{PAGE}/conversations", fx("comments_empty.json"))
     items, _, _ = drain(fetcher(connector()))
-    assert truncated in [i for i in items if isinstance(i, bytes)]
+    assert truncated in unreadable(items)
 
     responses.reset()
     bad = (
@@ -216,11 +220,11 @@ def test_truncated_malformed_and_invalid_utf8_are_handed_over_not_dropped() -> N
     add("GET", f"{POST1}/comments", fx("comments_empty.json"))
     add("GET", f"{POST2}/comments", fx("comments_empty.json"))
     items, _, _ = drain(fetcher(connector()))
-    unreadable = [i for i in items if isinstance(i, bytes)]
-    assert json.loads(unreadable[0]) == {
+    assert json.loads(unreadable(items)[0]) == {
         "message": "no id here",
         "created_time": "2025-06-03T09:00:00+0000",
     }
+    assert reasons(items) == ["facebook posts: no id or time"]  # the connector says why
     found = by_id(items)
     assert b"caf\xe9 latin-1 byte" in raw_of(found[POST1])  # the invalid byte as received
     assert len(found[POST2]["text"]) == 2_000_000
@@ -286,7 +290,7 @@ def test_publishing_is_not_repeated_after_a_server_error() -> None:
     add("POST", f"{PAGE}/feed", fx("error_transient.json"), status=500)
     with pytest.raises(PublishUncertain):
         connector(clock).publish(tokens=TOKENS, request=PublishRequest(text="Hello"))
-    assert len(responses.calls) == 1 and clock.slept == []
+    assert len(responses.calls) == 1 and clock.sleeps == []
 
 
 @responses.activate
@@ -305,8 +309,40 @@ def test_facebook_login_gives_the_page_token() -> None:
     assert tokens.access_token == TOKEN and tokens.remote_account_id == PAGE
     assert tokens.expires_at is None
     assert "pages_messaging" not in tokens.scopes  # declined in the dialog
+    # The capability report says what the permissions left out cost: messages, and (not
+    # asked for in this recorded grant) comments by others and replying to them.
+    report = c.probe(tokens=tokens)
+    assert report.missing == {
+        "capture_direct_messages": "scope not granted: pages_messaging",
+        "capture_replies": "scope not granted: pages_read_user_content",
+        "capture_mentions": "scope not granted: pages_read_user_content",
+        "publish_reply": "scope not granted: pages_manage_engagement",
+    }
+    assert "publish_post" in report.allowed and "capture_own_posts" in report.allowed
     exchange = responses.calls[1].request.url
     assert "grant_type=fb_exchange_token" in exchange
+
+
+@responses.activate
+def test_login_granting_several_pages_picks_the_account_being_connected() -> None:
+    """People often hold several Pages and leave them all ticked in the dialog: the Page whose
+    username, name or id is the registered account's handle is the one connected."""
+    pages = fixture_json(HERE, "accounts.json")
+    other = dict(pages["data"][0], id="104857600000009", name="Acme Insurance", username="acmeins")
+    pages["data"].append(other | {"access_token": "EAAGPAGEtokenFORacmeins0123456789"})
+    for _ in range(3):
+        add("GET", "oauth/access_token", fx("oauth_short.json"))
+        add("GET", "oauth/access_token", fx("oauth_long.json"))
+        add("GET", "me/permissions", fx("permissions.json"))
+        add("GET", "me/accounts", json.dumps(pages).encode())
+    c = connector()
+    code = {"code": "AQDcode", "redirect_uri": "https://x/cb", "code_verifier": "v" * 43}
+    tokens = c.exchange_code(**code, account=AccountRef(handle="@acmeins"))
+    assert tokens.remote_account_id == "104857600000009"
+    with pytest.raises(PermanentError, match="none of them @nobody"):
+        c.exchange_code(**code, account=AccountRef(handle="@nobody"))
+    with pytest.raises(PermanentError, match="2 Pages"):
+        c.exchange_code(**code)  # without the account, one Page at a time
 
 
 @responses.activate

@@ -144,7 +144,7 @@ def test_rate_limit_code_4_is_waited_out() -> None:
     add("GET", IG, fx("error_app_rate_limit.json"), status=403)
     add("GET", IG, fx("user.json"))
     profile = connector(clock).fetch_profile(tokens=TOKENS, handle="acmebank")
-    assert profile.bio.startswith("Banking") and clock.slept and clock.slept[0] >= 60
+    assert profile.bio.startswith("Banking") and clock.sleeps and clock.sleeps[0] >= 60
 
 
 @responses.activate

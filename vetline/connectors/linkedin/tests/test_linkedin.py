@@ -14,6 +14,7 @@ import pytest
 import responses
 
 from vetline.connectors.base import (
+    AccountRef,
     AuthExpired,
     AuthRevoked,
     Media,
@@ -29,6 +30,8 @@ from vetline.connectors.facebook.tests.helpers import (
     fixture_bytes,
     fixture_json,
     raw_of,
+    reasons,
+    unreadable,
 )
 from vetline.connectors.http import RetryPolicy
 from vetline.connectors.linkedin.connector import LinkedInConnector
@@ -176,7 +179,7 @@ def test_429_with_retry_after_and_the_daily_quota() -> None:
     assert (
         connector(clock).fetch_profile(tokens=TOKENS, handle="dana").display_name.startswith("Dana")
     )
-    assert 5 <= clock.slept[0] <= 6
+    assert 5 <= clock.sleeps[0] <= 6
     responses.reset()
     add("GET", "https://api.linkedin.com/v2/userinfo", fx("error_throttled.json"), status=429)
     with pytest.raises(RateLimited) as info:
@@ -205,7 +208,7 @@ def test_server_errors_retried_then_clear_error() -> None:
     add("GET", "https://api.linkedin.com/v2/userinfo", fx("error_server.json"), status=500)
     with pytest.raises(TransientError) as info:
         connector(clock).fetch_profile(tokens=TOKENS, handle="dana")
-    assert "HTTP 500" in info.value.message and len(clock.slept) == 2
+    assert "HTTP 500" in info.value.message and len(clock.sleeps) == 2
 
 
 @responses.activate
@@ -222,9 +225,9 @@ def test_truncated_and_malformed_posts_are_kept() -> None:
     items, _, _ = drain(fetch(connector()))
     assert b"\xff\xfe not json" in items
     assert (
-        json.loads(next(i for i in items if isinstance(i, bytes) and i.startswith(b"{")))
-        == bad["elements"][0]
+        json.loads(next(i for i in unreadable(items) if i.startswith(b"{"))) == (bad["elements"][0])
     )
+    assert reasons(items) == ["linkedin posts: no id or times"]
 
 
 @responses.activate
@@ -267,6 +270,28 @@ def test_publish_text_image_comment_and_delete() -> None:
 
 
 @responses.activate
+def test_organization_publishing_posts_as_the_organization() -> None:
+    """The organization page's account: its posts and comments are the organization's, though
+    the token is that of the administrator who connected it; with only the tokens (publishing
+    through ``account_tokens``), the handle stored with them says the same."""
+    org = "urn:li:organization:2414183"
+    add("POST", f"{REST}/posts", b"", status=201, **{"x-restli-id": P3})
+    connector().publish(
+        tokens=TOKENS, request=PublishRequest(text="News"), account=AccountRef(handle=org)
+    )
+    assert json.loads(responses.calls[-1].request.body)["author"] == org
+    stored = TokenSet(access_token=TOKEN, remote_account_id=ME, remote_handle=org)
+    connector().publish(tokens=stored, request=PublishRequest(text="More news"))
+    assert json.loads(responses.calls[-1].request.body)["author"] == org
+    member = TokenSet(access_token=TOKEN, remote_account_id=ME, remote_handle="jane-advisor")
+    connector().publish(tokens=member, request=PublishRequest(text="Mine"))
+    assert json.loads(responses.calls[-1].request.body)["author"] == ME
+    add("DELETE", re.compile(rf"{REST}/socialActions/.*"), b"", status=204)
+    connector().delete(tokens=TOKENS, remote_id=C1, account=AccountRef(handle=org))
+    assert f"actor={org.replace(':', '%3A')}" in responses.calls[-1].request.url
+
+
+@responses.activate
 def test_oauth_code_exchange_and_refresh() -> None:
     add("POST", "https://www.linkedin.com/oauth/v2/accessToken", fx("token.json"))
     add("GET", "https://api.linkedin.com/v2/userinfo", fx("userinfo.json"))
@@ -286,3 +311,16 @@ def test_oauth_code_exchange_and_refresh() -> None:
     )
     with pytest.raises(AuthRevoked):
         c.refresh(tokens=tokens)
+
+
+def test_probe_checks_the_organization_scopes_for_an_organization_page() -> None:
+    member = TokenSet(
+        access_token=TOKEN, scopes=("openid", "profile", "w_member_social"), remote_account_id=ME
+    )
+    report = connector().probe(tokens=member, account=AccountRef(handle="jane-advisor"))
+    assert "publish_post" in report.allowed
+    # Reading a member's own posts needs r_member_social (approved partners only).
+    assert report.missing["capture_own_posts"] == "scope not granted: r_member_social"
+    org = AccountRef(handle="urn:li:organization:2414183")
+    report = connector().probe(tokens=member, account=org)
+    assert report.missing["publish_post"] == "scope not granted: w_organization_social"

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from vetline.connectors.tests.fakes import FakeClock as BaseFakeClock
+
 FIXTURES = Path(__file__).parent / "fixtures"
 HOST = "https://mastodon.example"
 TOKEN = "ZA-Yj3aBD8U8Cm7lKUp-lm9O9BmDgdhHzDeqsY8tlL0"
@@ -20,19 +22,10 @@ def fixture_json(name: str) -> Any:
     return json.loads(fixture_bytes(name))
 
 
-class FakeClock:
-    """The framework's Clock, without waiting: records what would have been slept."""
+class FakeClock(BaseFakeClock):
+    """The framework's fake clock, at the time the fixtures were recorded."""
 
-    def __init__(self, start: float = 1_740_826_800.0) -> None:
-        self.current = start
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.current += seconds
+    start = 1_740_826_800.0
 
 
 @pytest.fixture

@@ -248,3 +248,42 @@ def test_malformed_truncated_and_hostile_items_are_quarantined_with_reasons(
     bad = QuarantinedItem.objects.get(account=mastodon_account, reason_code="invalid_utf8")
     assert b"\xff\xfe bad bytes" in bytes(bad.raw)
     assert report.quarantined == len(reasons)
+
+
+def test_deleted_status_becomes_a_deletion_record(
+    rsps: responses.RequestsMock, world: Any, mastodon_account: Any
+) -> None:
+    """A status deleted on the server: the next capture notices it missing from the newest page,
+    asks for it, and archives the server's 404 as the next version (``deletion``); the archived
+    post is left exactly as it was."""
+    from vetline.connectors.actions import capture_account
+
+    connect(rsps, world, mastodon_account)
+    register_capture(rsps)
+    connector = MastodonConnector(config={}, clock=FakeClock())
+    assert capture_account(account_id=mastodon_account.pk, connector=connector).ingested == 9
+    doomed = "110000000000000004"
+    original = ArchivedRecord.objects.get(account=mastodon_account, remote_id=doomed)
+
+    rsps.remove(responses.GET, STATUSES)
+    rsps.get(STATUSES, body=b"[]", content_type=JSON, match=[lambda r: ("min_id=" in r.url, "")])
+    remaining = [s for s in fixture_json("statuses_newest.json") if s["id"] != doomed]
+    rsps.get(STATUSES, json=remaining, match=[lambda r: ("min_id=" not in r.url, "min_id")])
+    not_found = rsps.get(
+        f"{HOST}/api/v1/statuses/{doomed}", status=404, json={"error": "Record not found"}
+    )
+    outcome = capture_account(account_id=mastodon_account.pk, connector=connector)
+    assert (outcome.status, outcome.ingested, outcome.quarantined) == ("captured", 1, 0)
+    assert not_found.call_count == 1
+    versions = ArchivedRecord.objects.filter(account=mastodon_account, remote_id=doomed)
+    assert [(r.kind, r.version) for r in versions.order_by("version")] == [
+        ("direct_message", 1),  # the fixture's newest status is a direct message
+        ("deletion", 2),
+    ]
+    deletion = versions.get(version=2)
+    assert json.loads(bytes(deletion.raw_payload)) == {"error": "Record not found"}
+    kept = versions.get(version=1)
+    assert (bytes(kept.raw_payload), kept.text) == (bytes(original.raw_payload), original.text)
+    # The next capture does not ask again, and archives nothing more.
+    outcome = capture_account(account_id=mastodon_account.pk, connector=connector)
+    assert (outcome.ingested, not_found.call_count) == (0, 1)

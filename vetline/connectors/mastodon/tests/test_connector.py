@@ -13,10 +13,13 @@ import responses
 from responses import matchers
 
 from vetline.connectors.base import (
+    AccountRef,
     AuthExpired,
     AuthRevoked,
     Media,
+    PermanentError,
     PublishRequest,
+    TokenSet,
     TransientError,
 )
 from vetline.connectors.mastodon.connector import CursorState, MastodonConnector
@@ -367,10 +370,11 @@ def test_compatible_servers_degrade_without_edit_history(
     rsps.get(f"{host}/api/v2/search", json={"accounts": [], "statuses": [], "hashtags": []})
     rsps.get(f"{host}/api/v1/notifications", body=b"[]", content_type=JSON)
 
-    report = connector.probe(tokens=tokens, handle=f"@acme@{server}")
-    assert report["server"]["software"] == software
-    assert "edit_history" in report["unavailable"]
-    assert "search" in report["available"]
+    report = connector.probe(tokens=tokens, account=AccountRef(handle=f"@acme@{server}"))
+    assert report.server["software"] == software
+    assert "edit history" in report.missing["capture_edits"]
+    assert "search" in report.allowed and "capture_edits" not in report.allowed
+    assert connector.capability_report["edit_history"]
 
     connector = MastodonConnector(config={}, clock=clock)
     page = connector.fetch_activity(tokens=tokens, handle=f"@acme@{server}", cursor=None)
@@ -439,3 +443,42 @@ def test_search(rsps: responses.RequestsMock, connector: MastodonConnector, toke
     )
     found = connector.search(tokens=tokens, query="fund")
     assert [(i["remote_id"], i["direction"]) for i in found] == [("110000000000000101", "inbound")]
+
+
+def test_code_exchange_and_publishing_know_the_server_from_the_account(
+    rsps: responses.RequestsMock, clock: Any
+) -> None:
+    """Each server is its own OAuth provider: the account being connected says which one issued
+    the code (even when the worker that started the flow is gone), and publishing with tokens
+    that carry only the account's handle goes to that server."""
+    app = {"client_id": "cid", "client_secret": "csecret"}
+    connector = MastodonConnector(config={"apps": {"mastodon.example": app}}, clock=clock)
+    rsps.get(f"{HOST}/.well-known/oauth-authorization-server", status=404, body=b"Not Found")
+    token = rsps.post(
+        f"{HOST}/oauth/token",
+        body=fixture_bytes("oauth_token.json"),
+        content_type="application/json",
+    )
+    rsps.get(
+        f"{HOST}/api/v1/accounts/verify_credentials",
+        json=fixture_json("account_verify_credentials.json"),
+    )
+    tokens = connector.exchange_code(
+        code="the-code",
+        redirect_uri="https://vetline.example/cb",
+        code_verifier="v" * 43,
+        account=AccountRef(handle="@acme@mastodon.example"),
+    )
+    assert "code=the-code" in token.calls[0].request.body
+    assert tokens.remote_account_id.endswith("@mastodon.example")
+    with pytest.raises(PermanentError, match="unknown or has expired"):
+        connector.exchange_code(code="c", redirect_uri="https://x/cb", code_verifier="w" * 43)
+
+    posted = rsps.post(
+        f"{HOST}/api/v1/statuses",
+        body=fixture_bytes("status_posted.json"),
+        content_type="application/json",
+    )
+    handle_only = TokenSet(access_token=TOKEN, remote_handle="@acme@mastodon.example")
+    connector.publish(tokens=handle_only, request=PublishRequest(text="Hello"))
+    assert posted.call_count == 1

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 import responses
 
+from vetline.connectors.tests.fakes import FakeClock as BaseFakeClock
+
 FIXTURES = Path(__file__).parent / "fixtures"
 API = "https://api.twitter.com/2"
 USER_ID = "1466796521412771840"
@@ -22,17 +24,10 @@ def fixture_bytes(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_740_826_800.0) -> None:
-        self.current = start
-        self.sleeps: list[float] = []
+class FakeClock(BaseFakeClock):
+    """The framework's fake clock, at the time the fixtures were recorded."""
 
-    def now(self) -> float:
-        return self.current
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.current += seconds
+    start = 1_740_826_800.0
 
 
 @pytest.fixture

@@ -47,16 +47,19 @@ def quiet_streams(rsps: responses.RequestsMock, *, dms: bool = True) -> None:
     rsps.get(ME, body=fixture_bytes("users_me_profile.json"), content_type=JSON)
 
 
-def test_own_tweets_paginate_with_next_token_then_since_id(
+def test_own_tweets_backlog_is_archived_oldest_first_then_since_id(
     rsps: responses.RequestsMock, connector: XConnector, tokens: Any
 ) -> None:
-    rsps.get(
+    """X lists newest first. A backlog of two pages is scanned (page 1, then page 2 through its
+    ``next_token``), then archived from the oldest page up, so the archived boundary
+    (``since_id``) only grows and a crash anywhere resumes without a hole."""
+    first = rsps.get(
         TWEETS,
         body=fixture_bytes("tweets_page1.json"),
         content_type=JSON,
         match=[no_param("pagination_token"), no_param("since_id")],
     )
-    rsps.get(
+    second = rsps.get(
         TWEETS,
         body=fixture_bytes("tweets_page2.json"),
         content_type=JSON,
@@ -70,39 +73,51 @@ def test_own_tweets_paginate_with_next_token_then_since_id(
     )
     quiet_streams(rsps)
 
+    def own(page: Any) -> list[tuple[str, str, Any]]:
+        return [
+            (i["remote_id"], i["kind"], i.get("version"))
+            for i in page.items
+            if i["kind"] != "profile_snapshot" and i["author"] == "@acme"
+        ]
+
+    # 1. The scan: page 1 has a next_token, nothing is emitted yet.
     page = connector.fetch_activity(tokens=tokens, handle="@acme", cursor=None)
+    assert page.more is True and own(page) == []
+    stream = CursorState.load(page.cursor).streams["tweets"]
+    assert "since_id" not in stream and stream["scan_next"]
+    # 2. Page 2 is the oldest: archived at once, the boundary moves up to its newest.
+    page = connector.fetch_activity(tokens=tokens, handle="@acme", cursor=page.cursor)
     assert page.more is True
-    assert [(i["remote_id"], i["kind"], i.get("version")) for i in page.items] == [  # type: ignore[union-attr,index]
+    assert own(page) == [
+        ("1897000000000000001", "post", None),
+        ("1897000000000000002", "reply", None),
+    ]
+    reply = page.items[1]
+    assert reply["parent_remote_id"] == "1896999999999999990"  # type: ignore[index]
+    assert reply["participants"] == ["@acme", "@carol_invests"]  # type: ignore[index]
+    assert CursorState.load(page.cursor).streams["tweets"]["since_id"] == "1897000000000000002"
+    # 3. Page 1 again, now emitted: the post and its edit (a new id whose history starts at
+    #    the original, archived as version 2).
+    page = connector.fetch_activity(tokens=tokens, handle="@acme", cursor=page.cursor)
+    assert page.more is False
+    assert own(page) == [
         ("1897000000000000003", "post", None),
-        (
-            "1897000000000000003",
-            "edit",
-            2,
-        ),  # the edit is a new id; its history starts at the original
+        ("1897000000000000003", "edit", 2),
     ]
     edit = page.items[1]
     assert edit["parent_remote_id"] == "1897000000000000003"  # type: ignore[index]
     raw = base64.b64decode(edit["raw_payload_b64"])  # type: ignore[index]
     assert raw in fixture_bytes("tweets_page1.json")  # the Tweet object's exact bytes
     assert json.loads(raw)["edit_controls"]["is_edit_eligible"] is True
-    assert CursorState.load(page.cursor).streams["tweets"]["next_token"]
-
-    page = connector.fetch_activity(tokens=tokens, handle="@acme", cursor=page.cursor)
-    assert page.more is False
-    kinds = [(i["remote_id"], i["kind"], i["direction"]) for i in page.items]  # type: ignore[index]
-    assert kinds[:2] == [
-        ("1897000000000000001", "post", "outbound"),
-        ("1897000000000000002", "reply", "outbound"),
-    ]
-    reply = page.items[1]
-    assert reply["parent_remote_id"] == "1896999999999999990"  # type: ignore[index]
-    assert reply["participants"] == ["@acme", "@carol_invests"]  # type: ignore[index]
-    assert kinds[-1][1] == "profile_snapshot"
+    assert page.items[-1]["kind"] == "profile_snapshot"  # type: ignore[index]
     stream = CursorState.load(page.cursor).streams["tweets"]
     assert stream == {"since_id": "1897000000000000004"}  # the backlog's newest
+    assert (first.call_count, second.call_count) == (2, 1)  # all but the oldest page twice
 
+    # 4. From now on, since_id: one request, nothing new.
     page = connector.fetch_activity(tokens=tokens, handle="@acme", cursor=page.cursor)
     assert [i["kind"] for i in page.items] == ["profile_snapshot"]  # type: ignore[index]
+    assert (first.call_count, second.call_count) == (2, 1)
 
 
 def test_mentions_and_dms(rsps: responses.RequestsMock, connector: XConnector, tokens: Any) -> None:

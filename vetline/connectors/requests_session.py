@@ -12,8 +12,8 @@ exceptions raised by their session (Mastodon.py as ``MastodonNetworkError``), so
 are handed back to the library, whose own feature detection (a 404 on an optional endpoint) needs
 them.
 
-This module is shared by the Mastodon and X plugins; it belongs in the framework
-(``vetline.connectors``) once its owner adopts it.
+Shared by the Mastodon and X plugins, and available to any plugin built on a requests-based
+client library.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ class RetryingSession(requests.Session):
         self.policy = policy or RetryPolicy()
         self.rng = rng or random.Random()
         self.last_response: requests.Response | None = None
+        #: the last answer whatever its status (a 404's body is the raw payload of a deletion)
+        self.last_answer: requests.Response | None = None
         self.requests_sent = 0
 
     def request(
@@ -89,6 +91,7 @@ class RetryingSession(requests.Session):
         )
         client.send(Request(method_s, url_s, headers=headers))
         response = holder["response"]
+        self.last_answer = response
         if response.ok:
             self.last_response = response
         return response

@@ -1,5 +1,5 @@
 """Capture by re-fetch sweeps, shared by the Facebook Pages, Instagram and LinkedIn connectors
-(plain Python, no ORM).
+and available to any plugin whose network only lists objects (plain Python, no ORM).
 
 None of these networks lets a polling client ask "what changed since X": they list objects,
 newest first, and say nothing of edits made to old ones or of deletions. So capture works in
@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from vetline.connectors.base import ActivityPage, PermanentError, raw_item
+from vetline.connectors.base import ActivityPage, Malformed, PermanentError, raw_item
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ class ObjectGone(PermanentError):
         self.answer = answer
 
 
+def rescan_window_seconds(config: Mapping[str, Any]) -> float:
+    """The re-fetch window of a sweep: the operator's ``rescan_days``, else a week."""
+    return float(config.get("rescan_days", 0) or 0) * 86400 or float(DEFAULT_WINDOW_SECONDS)
+
+
 @dataclass(slots=True)
 class Task:
     """One read to do: a stream (``posts``, ``comments``…), its object and its paging token."""
@@ -64,7 +69,7 @@ Seen = list[Any]
 
 @dataclass(slots=True)
 class TaskResult:
-    items: list[Mapping[str, Any] | bytes] = field(default_factory=list)
+    items: list[Mapping[str, Any] | bytes | Malformed] = field(default_factory=list)
     next_page: Task | None = None  # the rest of the same listing: read next
     follow_ups: list[Task] = field(default_factory=list)  # queued after everything else
     seen: dict[str, Seen] = field(default_factory=dict)  # own posts seen
@@ -142,7 +147,7 @@ def run_step(
         state.active = True
         state.confirming = False
         state.seen = {}
-    items: list[Mapping[str, Any] | bytes] = []
+    items: list[Mapping[str, Any] | bytes | Malformed] = []
     if state.tasks:
         task = state.tasks.pop(0)
         result = run(task, state)
@@ -203,15 +208,19 @@ def item(element: Any, **fields: Any) -> dict[str, Any]:
     return raw_item(element_bytes(element), **fields)
 
 
-def unreadable(element: Any, *, network: str, stream: str, reason: str) -> bytes:
-    """An element that cannot be normalised: handed to the archive as its own bytes, which the
-    archive quarantines (they are not in the item schema) with the bytes kept. The reason is
-    logged here without the content."""
+def unreadable(element: Any, *, network: str, stream: str, reason: str) -> Malformed:
+    """An element that cannot be normalised: its own bytes, which capture quarantines with the
+    connector's reason (the bytes are kept; the reason is logged here without the content)."""
     logger.warning(
         "connector.item.unreadable",
         extra={"network": network, "stream": stream, "reason": reason},
     )
-    return element_bytes(element)
+    remote_id = element.get("id") if isinstance(element, dict) else None
+    return Malformed(
+        element_bytes(element),
+        f"{network} {stream}: {reason}",
+        remote_id=remote_id if isinstance(remote_id, str) else "",
+    )
 
 
 def own_post(
