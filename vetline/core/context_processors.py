@@ -7,7 +7,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from vetline import __version__
+from vetline.connectors.context import alerts_context
 from vetline.identity.roles import Perm
+from vetline.publishing.context import publishing_context
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,16 @@ class NavItem:
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Dashboard", "home", None),
     NavItem("Accounts", "accounts:list", None),
+    NavItem("Publishing", "publishing:queue", Perm.PUBLISH),
+    NavItem("Approvals", "publishing:inbox", Perm.APPROVE),
+    NavItem("Profiles", "profiles:mine", None),
     NavItem("People", "identity:people", Perm.PEOPLE_VIEW),
     NavItem("Policies", "policy:list", Perm.POLICY_VIEW),
     NavItem("Archive", "archive:list", Perm.ARCHIVE_VIEW),
     NavItem("Audit log", "audit:list", Perm.AUDIT_VIEW),
+    NavItem("Alerts", "connectors:alerts", None),
+    NavItem("Supervision", "supervision:queue", Perm.SUPERVISE),
+    NavItem("Inspection", "supervision:inspect", Perm.INSPECT),
     NavItem("Settings", "accounts:org_settings", Perm.ORG_MANAGE),
 )
 
@@ -45,4 +53,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             items.append({"label": item.label, "url": url, "active": active})
     context["nav_items"] = items
     context["user_role_labels"] = [r.label for r in sorted(user.roles)]
+    context.update(publishing_context(user))  # the freeze banner and unread notifications
+    context.update(alerts_context(user))  # the unread count beside "Alerts"
     return context

@@ -368,6 +368,15 @@ def load_demo() -> dict[str, int]:
     install_pack(actor=admin, pack="financial_services", default=True)
     created["policies"] = Policy.objects.count() - before
     created["sandbox_connections"] = _connect_sandbox(admin, people)
+    from vetline.profiles.demo import load as load_profiles_demo
+
+    load_profiles_demo(people)
+    from vetline.supervision.demo import load_supervision_demo
+
+    load_supervision_demo()
+    from vetline.publishing.demo import load_publishing_demo
+
+    load_publishing_demo(people)
     return created
 
 

@@ -1,0 +1,71 @@
+"""Background jobs of the supervision desk: following new archived records (kicked by
+``records_archived`` and caught up periodically), retroactive runs, and scheduled samples.
+Jobs take ids and are idempotent; each re-reads and locks its rows."""
+
+from __future__ import annotations
+
+import logging
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
+
+from vetline.core.context import RequestContext, use_context
+
+logger = logging.getLogger(__name__)
+
+
+@db_task()
+@lock_task("supervision-flags")
+def follow_records_task() -> int:
+    """Screen and queue every record archived since the cursor."""
+    from vetline.supervision.actions import process_new_records
+
+    with use_context(RequestContext(channel="job")):
+        return process_new_records()
+
+
+@db_periodic_task(crontab(minute="*/5"))
+def follow_records_catch_up() -> int:
+    """Catch up on records whose kick was lost (a crash between commit and signal)."""
+    from huey.exceptions import TaskLockedException
+
+    from vetline.supervision.actions import process_new_records
+
+    try:
+        with lock_task("supervision-flags"), use_context(RequestContext(channel="job")):
+            return process_new_records()
+    except TaskLockedException:
+        return 0
+
+
+@db_task()
+def retro_run_task(run_id: int) -> str:
+    from vetline.supervision.actions import run_retro
+
+    with use_context(RequestContext(channel="job")):
+        return run_retro(run_id=run_id).state
+
+
+@db_periodic_task(crontab(minute="30", hour="0"))
+def sample_plans_job() -> int:
+    """Sample every active plan for its last complete period (daily, weekly or monthly)."""
+    from vetline.supervision.actions import run_due_plans
+
+    with use_context(RequestContext(channel="job")):
+        runs = run_due_plans()
+    logger.info("supervision.sample.scheduled", extra={"runs": len(runs)})
+    return len(runs)
+
+
+#: The follower starts this long after a kick, so a burst of batches (an import, a capture
+#: run) is screened by one run rather than one run per batch.
+KICK_DELAY_SECONDS = 5
+
+
+def on_records_archived(sender: object, **kwargs: object) -> None:
+    """The kick: schedule the follower. Quick and never raises (the catch-up job covers a
+    loss)."""
+    try:
+        follow_records_task.schedule(delay=KICK_DELAY_SECONDS)
+    except Exception:  # pragma: no cover - the queue being down must not break ingest
+        logger.exception("supervision.flags.kick_failed")
