@@ -2,6 +2,7 @@
 
 vetline serve [--bind HOST:PORT] [--workers N]   web server (gunicorn)
 vetline worker                                    background jobs (Huey consumer)
+vetline stream [--shard I/N]                      continuous capture where networks stream
 vetline demo                                      migrate, load the demo org, run both
 vetline policy evaluate FILE.jsonl | install-packs | import FILE --as EMAIL | export NAME
 vetline archive import FILE --account ID | verify | …
@@ -64,16 +65,19 @@ def demo(bind: str) -> None:
     _manage("migrate", "--noinput", "-v", "0")
     _manage("load_demo")
     worker = subprocess.Popen([sys.executable, "-m", "vetline.cli", "worker"], env=env)
+    stream = subprocess.Popen([sys.executable, "-m", "vetline.cli", "stream"], env=env)
     host, _, port = bind.rpartition(":")
     print("\n" + "=" * 72)
     print(f"  Vetline demo is starting at http://{host or '127.0.0.1'}:{port}/")
     print(f"  Background worker: running (pid {worker.pid})")
+    print(f"  Streaming capture: running (pid {stream.pid})")
     print("=" * 72)
     _manage("demo_logins")
     print("=" * 72 + "\n  Ctrl-C stops the web server and the worker.\n")
 
     def _stop(*_: object) -> None:
         worker.terminate()
+        stream.terminate()
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _stop)
@@ -81,7 +85,9 @@ def demo(bind: str) -> None:
         serve(bind, workers=2)
     finally:
         worker.terminate()
+        stream.terminate()
         worker.wait(timeout=10)
+        stream.wait(timeout=20)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         "--workers", type=int, default=int(os.environ.get("VETLINE_WEB_WORKERS", "2"))
     )
     sub.add_parser("worker", help="run the background job worker")
+    p_stream = sub.add_parser("stream", help="run continuous (streaming) capture")
+    p_stream.add_argument("--shard", default="0/1", help="INDEX/COUNT of the accounts to stream")
     p_demo = sub.add_parser("demo", help="set up the demo organisation and run everything")
     p_demo.add_argument("--bind", default=os.environ.get("VETLINE_BIND", "127.0.0.1:8000"))
     sub.add_parser("migrate", help="create or upgrade the database schema")
@@ -125,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
         serve(args.bind, args.workers)
     elif args.command == "worker":
         _manage("run_huey", *rest)
+    elif args.command == "stream":
+        _manage("stream", "--shard", args.shard, *rest)
     elif args.command == "demo":
         demo(args.bind)
     elif args.command == "migrate":

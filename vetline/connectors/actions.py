@@ -29,6 +29,7 @@ from vetline.audit.actions import record
 from vetline.connectors.base import (
     CAPABILITY_LABELS,
     AccountRef,
+    ActivityPage,
     AuthExpired,
     AuthorizationStart,
     AuthRevoked,
@@ -54,7 +55,10 @@ from vetline.connectors.registry import ConnectorNotInstalled, connector_for
 from vetline.connectors.states import (
     TRANSITIONS,
     ConnectionState,
+    IllegalStreamTransition,
     IllegalTransition,
+    StreamState,
+    check_stream_transition,
     check_transition,
 )
 from vetline.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -890,7 +894,6 @@ def capture_account(
         return outcome
     CaptureState.objects.filter(pk=state.pk).update(last_attempt_at=now)
     connector = connector or get_connector(account.network)
-    source = f"api:{account.network}"[:100]
     try:
         try:
             tokens = _tokens_for(connection)
@@ -911,29 +914,13 @@ def capture_account(
                 tokens = refresh_tokens(connection_id=connection.pk, connector=connector)
                 refreshed = True
                 continue
-            with transaction.atomic():
-                locked = CaptureState.objects.select_for_update().get(pk=state.pk)
-                if (locked.cursor, locked.has_cursor) != (state.cursor, state.has_cursor):
-                    outcome.status = "superseded"
-                    break
-                if page.items:
-                    items, malformed = _split_malformed(page.items)
-                    report = ingest_batch(items=items, account=account, source=source, actor=None)
-                    outcome.ingested += report.ingested
-                    outcome.duplicates += report.duplicates
-                    outcome.quarantined += report.quarantined
-                    locked.items_captured += report.ingested
-                    locked.items_quarantined += report.quarantined
-                    if malformed:
-                        _record_malformed(account=account, report=report, malformed=malformed)
-                if page.cursor is not None:
-                    locked.cursor = page.cursor
-                    locked.has_cursor = True
-                locked.save(
-                    update_fields=["cursor", "has_cursor", "items_captured", "items_quarantined"]
-                )
-            state = locked
-            outcome.pages += 1
+            archived = archive_page(
+                account=account, state_id=state.pk, expected=state, page=page, outcome=outcome
+            )
+            if archived is None:
+                outcome.status = "superseded"
+                break
+            state = archived
             if not page.more:
                 break
     except AuthRevoked as exc:
@@ -967,6 +954,44 @@ def capture_account(
         _record_success(connection=connection, state_id=state.pk)
     logger.info("connectors.capture.done", extra=outcome.__dict__)
     return outcome
+
+
+def archive_page(
+    *,
+    account: SocialAccount,
+    state_id: int,
+    expected: CaptureState,
+    page: ActivityPage,
+    outcome: CaptureOutcome,
+) -> CaptureState | None:
+    """Archive one page of captured items through :func:`ingest_batch` and advance the stored
+    cursor to the page's, in one transaction (system; scheduled capture and the stream
+    supervisor both go through here).
+
+    Compare-and-set: when the stored cursor is no longer ``expected``'s (another capture
+    advanced it meanwhile) nothing is written and None is returned; the caller starts again
+    from the stored cursor, so two captures of one account never duplicate or go backwards."""
+    source = f"api:{account.network}"[:100]
+    with transaction.atomic():
+        locked = CaptureState.objects.select_for_update().get(pk=state_id)
+        if (locked.cursor, locked.has_cursor) != (expected.cursor, expected.has_cursor):
+            return None
+        if page.items:
+            items, malformed = _split_malformed(page.items)
+            report = ingest_batch(items=items, account=account, source=source, actor=None)
+            outcome.ingested += report.ingested
+            outcome.duplicates += report.duplicates
+            outcome.quarantined += report.quarantined
+            locked.items_captured += report.ingested
+            locked.items_quarantined += report.quarantined
+            if malformed:
+                _record_malformed(account=account, report=report, malformed=malformed)
+        if page.cursor is not None:
+            locked.cursor = page.cursor
+            locked.has_cursor = True
+        locked.save(update_fields=["cursor", "has_cursor", "items_captured", "items_quarantined"])
+    outcome.pages += 1
+    return locked
 
 
 def _split_malformed(
@@ -1072,12 +1097,104 @@ def _record_failure(*, connection: Connection, state_id: int, message: str) -> N
         )
 
 
-def capture_due_account_ids() -> list[int]:
-    return list(
-        Connection.objects.filter(
-            status__in=[s.value for s in CAPTURABLE], account__is_active=True
+def capture_due_account_ids(*, now: dt.datetime | None = None) -> list[int]:
+    """Connected accounts for the scheduled capture: all but those a stream supervisor is
+    streaming right now (fresh heartbeat), which are captured as events arrive."""
+    now = now or timezone.now()
+    streamed = set(
+        CaptureState.objects.filter(
+            stream_status=StreamState.STREAMING.value,
+            stream_heartbeat_at__gte=now - dt.timedelta(seconds=STREAM_STALE_SECONDS),
         ).values_list("account_id", flat=True)
     )
+    return [
+        account_id
+        for account_id in Connection.objects.filter(
+            status__in=[s.value for s in CAPTURABLE], account__is_active=True
+        ).values_list("account_id", flat=True)
+        if account_id not in streamed
+    ]
+
+
+# --- Streaming capture (the stream supervisor, vetline.connectors.stream) -----------------------
+
+#: a streaming account whose supervisor has not been heard of for this long is captured by the
+#: schedule again
+STREAM_STALE_SECONDS: Final = 120
+
+
+def streamable_account_ids() -> list[int]:
+    """Connected, active accounts whose network's connector declares streaming."""
+    from vetline.connectors.registry import installed
+
+    networks = [
+        network for network, plugin in installed().items() if plugin.cls.capabilities.streaming
+    ]
+    return list(
+        Connection.objects.filter(
+            status__in=[s.value for s in CAPTURABLE],
+            account__is_active=True,
+            account__network__in=networks,
+        )
+        .order_by("account_id")
+        .values_list("account_id", flat=True)
+    )
+
+
+def _stream_snapshot(state: CaptureState) -> dict[str, Any]:
+    return {"stream_status": state.stream_status, "stream_error": state.stream_error}
+
+
+def record_stream_status(
+    *, account_id: int, status: StreamState, error: str = "", now: dt.datetime | None = None
+) -> CaptureState:
+    """The stream supervisor's state for one account (system). A change of state is checked
+    against the declared machine and audited; the same state again only refreshes the
+    heartbeat (and the error, which never contains a token: connector messages do not)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        account = SocialAccount.objects.get(pk=account_id)
+        CaptureState.objects.get_or_create(account=account)
+        state = CaptureState.objects.select_for_update().get(account=account)
+        changes: dict[str, Any] = {"stream_heartbeat_at": now, "stream_error": error[:1000]}
+        changed = state.stream_status != status.value
+        if changed:
+            try:
+                check_stream_transition(state.stream_status, status)
+            except IllegalStreamTransition as exc:
+                raise Conflict(str(exc)) from exc
+            changes.update(stream_status=status.value, stream_status_changed_at=now)
+        before = _stream_snapshot(state)
+        for key, value in changes.items():
+            setattr(state, key, value)
+        state.save(update_fields=list(changes))
+        if changed:
+            record(
+                action="connectors.stream." + (status.value or "none"),
+                actor=None,
+                actor_name="stream",
+                obj=account,
+                before=before,
+                after=_stream_snapshot(state),
+            )
+    return state
+
+
+def record_stream_alive(
+    *, account_id: int, delivered: bool, now: dt.datetime | None = None
+) -> None:
+    """The stream of one account is connected and current (system): heartbeat, and a
+    successful capture as of now (the stream is caught up), clearing failure and lag alerts;
+    ``delivered``: it just handed over events."""
+    now = now or timezone.now()
+    changes: dict[str, Any] = {"stream_heartbeat_at": now, "stream_error": ""}
+    if delivered:
+        changes["stream_last_event_at"] = now
+    CaptureState.objects.filter(account_id=account_id).update(**changes)
+    connection = Connection.objects.filter(account_id=account_id).first()
+    state = CaptureState.objects.filter(account_id=account_id).first()
+    if connection is not None and state is not None:
+        _record_success(connection=connection, state_id=state.pk)
 
 
 def check_capture_lag(*, now: dt.datetime | None = None) -> int:

@@ -46,6 +46,10 @@ class HealthOut(Schema):
     consecutive_failures: int
     capability_report: dict[str, Any]
     capability_checked_at: datetime | None
+    stream_status: str
+    stream_last_event_at: datetime | None
+    stream_heartbeat_at: datetime | None
+    stream_error: str
 
 
 class AppPasswordIn(Schema):

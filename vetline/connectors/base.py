@@ -18,7 +18,7 @@ import hashlib
 import json
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -59,6 +59,11 @@ class PermanentError(ConnectorError):
 
 class Unsupported(PermanentError):
     """The network's API does not offer this operation (see the capabilities)."""
+
+
+class StreamUnavailable(TransientError):
+    """The network's stream (firehose, websocket) cannot be reached or refused the connection
+    right now; capture falls back to polling and tries streaming again later."""
 
 
 # --- Capabilities ----------------------------------------------------------------------------
@@ -393,6 +398,20 @@ class Connector(ABC):
 
     @abstractmethod
     def fetch_profile(self, *, tokens: TokenSet, handle: str) -> Profile: ...
+
+    def stream(
+        self, *, tokens: TokenSet, handle: str, cursor: str | None, limit: int = 100
+    ) -> Iterator[ActivityPage]:
+        """Continuous capture (``capabilities.streaming``): an endless iterator of pages from
+        ``cursor``, each with the cursor to store once its items are archived, as they arrive.
+
+        The caller archives each page (and stores its cursor) before asking for the next, so a
+        page's items may depend on what is archived. A page with no items and ``cursor`` None is
+        a heartbeat: nothing happened, the stream is alive (yielded at least every few seconds,
+        so the caller can stop cleanly). Raises :class:`StreamUnavailable` when the stream cannot
+        be reached (the caller polls with :meth:`fetch_activity` meanwhile), the other
+        :class:`ConnectorError` subclasses as :meth:`fetch_activity` does."""
+        raise Unsupported(f"{self.label} offers no streaming API; its accounts are polled.")
 
     def search(self, *, tokens: TokenSet, query: str, limit: int = 50) -> list[Mapping[str, Any]]:
         """Public items matching ``query`` (used by listening), in the item schema."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from vetline.connectors.states import ConnectionState
+from vetline.connectors.states import STREAM_LABELS, ConnectionState, StreamState
 
 
 class Connection(models.Model):
@@ -93,9 +93,30 @@ class CaptureState(models.Model):
     items_captured = models.PositiveBigIntegerField(default=0)
     items_quarantined = models.PositiveBigIntegerField(default=0)
     retry_not_before = models.DateTimeField(null=True, blank=True)
+    # Streaming capture (``vetline stream``): what the supervisor is doing for the account,
+    # since when, when the stream last delivered something, and its last heartbeat (a stale
+    # heartbeat means no supervisor is running it any more).
+    stream_status = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[(s.value, STREAM_LABELS[s]) for s in StreamState],
+        default=StreamState.NONE.value,
+    )
+    stream_status_changed_at = models.DateTimeField(null=True, blank=True)
+    stream_last_event_at = models.DateTimeField(null=True, blank=True)
+    stream_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    stream_error = models.CharField(max_length=1000, blank=True)
 
     def __str__(self) -> str:
         return f"Capture of {self.account}"
+
+    def streaming_now(self, now: object = None, *, stale_seconds: int = 120) -> bool:
+        """Whether a stream supervisor is streaming this account (fresh heartbeat)."""
+        if self.stream_status != StreamState.STREAMING or self.stream_heartbeat_at is None:
+            return False
+        current = now if now is not None else timezone.now()
+        age = (current - self.stream_heartbeat_at).total_seconds()  # type: ignore[operator]
+        return bool(age <= stale_seconds)
 
     def lag_seconds(self, now: object = None) -> int | None:
         if self.last_success_at is None:

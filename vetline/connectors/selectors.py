@@ -13,7 +13,7 @@ from vetline.accounts.models import SocialAccount
 from vetline.connectors.base import CAPABILITY_LABELS
 from vetline.connectors.models import AlertRecipient, CaptureState, Connection
 from vetline.connectors.registry import installed
-from vetline.connectors.states import ConnectionState
+from vetline.connectors.states import ConnectionState, StreamState
 from vetline.identity.models import Person
 
 SANDBOX = "sandbox"
@@ -46,6 +46,14 @@ class AccountConnection:
     consecutive_failures: int
     capability_report: dict[str, Any]
     capability_checked_at: Any
+    # Streaming capture (``vetline stream``): "" when the account is not streamed
+    stream_status: str = ""
+    stream_status_label: str = ""
+    stream_status_changed_at: Any = None
+    stream_last_event_at: Any = None
+    stream_heartbeat_at: Any = None
+    stream_error: str = ""
+    stream_stale: bool = False  # says streaming, but no supervisor heartbeat for a while
 
     @property
     def capability_list(self) -> list[tuple[str, bool]]:
@@ -102,7 +110,23 @@ def account_connection(account: SocialAccount) -> AccountConnection:
         consecutive_failures=state.consecutive_failures if state else 0,
         capability_report=dict(connection.capability_report or {}) if connection else {},
         capability_checked_at=connection.capability_checked_at if connection else None,
+        **_stream_health(state),
     )
+
+
+def _stream_health(state: CaptureState | None) -> dict[str, Any]:
+    if state is None or not state.stream_status:
+        return {}
+    status = StreamState(state.stream_status)
+    return {
+        "stream_status": status.value,
+        "stream_status_label": status.label,
+        "stream_status_changed_at": state.stream_status_changed_at,
+        "stream_last_event_at": state.stream_last_event_at,
+        "stream_heartbeat_at": state.stream_heartbeat_at,
+        "stream_error": state.stream_error,
+        "stream_stale": status == StreamState.STREAMING and not state.streaming_now(),
+    }
 
 
 def connects_with_app_password(account: SocialAccount) -> bool:

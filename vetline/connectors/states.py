@@ -72,3 +72,59 @@ def check_transition(current: ConnectionState | str, target: ConnectionState | s
     current, target = ConnectionState(current), ConnectionState(target)
     if target not in TRANSITIONS[current]:
         raise IllegalTransition(current, target)
+
+
+# --- Streaming capture ---------------------------------------------------------------------------
+#
+#   (none) ──► streaming ◄──► reconnecting ──► polling ──► streaming   (stream retried)
+#                  │               │              │
+#                  └───────────────┴──────────────┴──► stopped (supervisor shut down, access lost)
+#
+# What the stream supervisor (``vetline stream``) is doing for one account. ``polling`` is the
+# fallback when the network's stream cannot be reached: the supervisor captures the account by
+# polling until the stream answers again.
+
+
+class StreamState(StrEnum):
+    NONE = ""
+    STREAMING = "streaming"
+    RECONNECTING = "reconnecting"
+    POLLING = "polling"
+    STOPPED = "stopped"
+
+    @property
+    def label(self) -> str:
+        return STREAM_LABELS[self]
+
+
+STREAM_LABELS: Final = {
+    StreamState.NONE: "Not streamed (scheduled capture)",
+    StreamState.STREAMING: "Streaming",
+    StreamState.RECONNECTING: "Reconnecting",
+    StreamState.POLLING: "Polling (stream unavailable)",
+    StreamState.STOPPED: "Stream stopped",
+}
+
+_T = StreamState
+STREAM_TRANSITIONS: Final[dict[StreamState, frozenset[StreamState]]] = {
+    _T.NONE: frozenset({_T.STREAMING, _T.RECONNECTING, _T.POLLING, _T.STOPPED}),
+    _T.STREAMING: frozenset({_T.RECONNECTING, _T.POLLING, _T.STOPPED}),
+    _T.RECONNECTING: frozenset({_T.STREAMING, _T.RECONNECTING, _T.POLLING, _T.STOPPED}),
+    _T.POLLING: frozenset({_T.STREAMING, _T.RECONNECTING, _T.STOPPED}),
+    _T.STOPPED: frozenset({_T.STREAMING, _T.RECONNECTING, _T.POLLING}),
+}
+
+
+class IllegalStreamTransition(ValueError):
+    def __init__(self, current: StreamState, target: StreamState) -> None:
+        super().__init__(
+            f"A stream cannot go from {current.value or 'none'} to {target.value or 'none'}."
+        )
+        self.current = current
+        self.target = target
+
+
+def check_stream_transition(current: StreamState | str, target: StreamState | str) -> None:
+    current, target = StreamState(current), StreamState(target)
+    if target not in STREAM_TRANSITIONS[current]:
+        raise IllegalStreamTransition(current, target)

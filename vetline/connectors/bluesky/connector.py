@@ -27,7 +27,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -48,6 +49,7 @@ from vetline.connectors.base import (
     Profile,
     PublishRequest,
     PublishResult,
+    StreamUnavailable,
     TokenSet,
     TransientError,
     Unsupported,
@@ -213,6 +215,10 @@ class BlueskyConnector(Connector):
         self.firehose_enabled = bool(self.config.get("firehose", True))
         self.firehose_idle_seconds = float(self.config.get("firehose_idle_seconds", 2.0))
         self.firehose_max_seconds = float(self.config.get("firehose_max_seconds", 10.0))
+        # Streaming (the stream supervisor): a page is handed over once the firehose has been
+        # quiet this long, and at the latest after this long on a busy firehose.
+        self.stream_flush_seconds = float(self.config.get("stream_flush_seconds", 0.05))
+        self.stream_max_batch_seconds = float(self.config.get("stream_max_batch_seconds", 2.0))
         self.http = http or HttpClient(
             policy=RetryPolicy(timeout_seconds=float(self.config.get("timeout_seconds", 30.0))),
             classify=retryable_only,
@@ -568,6 +574,99 @@ class BlueskyConnector(Connector):
                 emitter.items.clear()
         more = self._poll(client, did, state, emitter, limit, force=False)
         return ActivityPage(items=emitter.items, cursor=state.dump(), more=more)
+
+    def stream(
+        self, *, tokens: TokenSet, handle: str, cursor: str | None, limit: int = 100
+    ) -> Iterator[ActivityPage]:
+        """Continuous capture from the repo firehose: the backfill first when it is not done,
+        then one open ``subscribeRepos`` session from the stored ``seq``, handing over a page
+        as soon as frames stop arriving for ``stream_flush_seconds`` (or ``limit`` operations
+        are pending, or ``stream_max_batch_seconds`` passed on a busy firehose), and a
+        heartbeat page whenever nothing happens. The same cursor as :meth:`fetch_activity`, so
+        streaming and scheduled capture take turns on one account without losing or repeating
+        anything."""
+        if not self.firehose_enabled:
+            raise Unsupported("the Bluesky firehose is switched off for this installation")
+        state = CaptureCursor.load(cursor)
+        client, did = self._client(tokens)
+        account = selectors.account_for(handle=handle, did=did)
+        bare = handle.lstrip("@")
+
+        def emitter() -> _Emitter:
+            return _Emitter(account_id=account.pk if account else None, did=did, handle=bare)
+
+        while state.phase == "backfill":
+            e = emitter()
+            self._backfill(client, did, state, e, limit)
+            yield ActivityPage(items=e.items, cursor=state.dump(), more=True)
+
+        def reconcile_pages() -> Iterator[ActivityPage]:
+            while True:
+                e = emitter()
+                more = self._poll(client, did, state, e, limit, force=True)
+                yield ActivityPage(items=e.items, cursor=state.dump(), more=more)
+                if not more:
+                    return
+
+        session = FirehoseSession(
+            url=self._firehose_url(did),
+            cursor=state.seq,
+            idle_seconds=self.stream_flush_seconds,
+            continuous=True,
+        )
+        exact = state.seq is not None
+        ops: list[tuple[str, str, str, Any, str | None]] = []
+        own_rev: str | None = None
+        reconcile = False
+        dirty = False  # frames seen since the last page (the seq moved)
+        batch_started = time.monotonic()
+        frames = session.frames()
+        try:
+            for kind, message in frames:
+                if kind == "#connected":
+                    if not exact and self._latest_rev(client, did) != state.rev:
+                        # Live from now: what changed since the last revision captured is
+                        # picked up by reconciling the repository once.
+                        yield from reconcile_pages()
+                    continue
+                if kind != "#idle":
+                    state.seq = int(message.seq)
+                    dirty = True
+                    if kind == "#sync" and message.did == did:
+                        reconcile = True  # the repository was reset: its history is not here
+                    elif kind == "#commit":
+                        ops.extend(self._commit_ops(message, did))
+                        if message.repo == did:
+                            own_rev = str(message.rev)
+                            if getattr(message, "too_big", False):
+                                reconcile = True
+                    busy = time.monotonic() - batch_started >= self.stream_max_batch_seconds
+                    if len(ops) < limit and not busy:
+                        continue
+                elif not dirty:
+                    yield ActivityPage(items=[], cursor=None)  # heartbeat
+                    continue
+                if "OutdatedCursor" in session.infos:
+                    session.infos.clear()
+                    reconcile = True
+                e = emitter()
+                e.load(uri for _, uri, _, _, _ in ops)
+                for action, uri, cid, value, at in ops:
+                    if action == "delete":
+                        e.deletion(uri, at=at)
+                    else:
+                        e.record(uri, cid, value, at=at if action == "update" else None)
+                if own_rev is not None and not reconcile:
+                    state.rev = own_rev
+                yield ActivityPage(items=e.items, cursor=state.dump(), more=reconcile)
+                if reconcile:
+                    yield from reconcile_pages()
+                ops, own_rev, reconcile, dirty = [], None, False, False
+                batch_started = time.monotonic()
+        except FirehoseUnavailable as exc:
+            raise StreamUnavailable(exc.message) from exc
+        finally:
+            frames.close()  # closes the websocket now, also when the caller stops early
 
     def _backfill(
         self, client: Client, did: str, state: CaptureCursor, emitter: _Emitter, limit: int

@@ -13,7 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,15 +63,25 @@ class Session:
     max_seconds: float = 10.0
     connect_timeout_seconds: float = 10.0
     infos: list[str] = field(default_factory=list)
+    #: continuous (the stream supervisor): never ends on its own; quiet yields
+    #: ``("#idle", None)`` instead of ending, and ``max_seconds`` is ignored. A closed
+    #: connection raises :class:`FirehoseUnavailable`.
+    continuous: bool = False
+    #: continuous: how long without any frame between two ``#idle`` (heartbeats); after a
+    #: frame, ``idle_seconds`` of quiet yields ``#idle`` (the caller hands over a page)
+    tick_seconds: float = 1.0
 
-    def frames(self) -> Iterator[Any]:
+    def frames(self) -> Generator[Any, None, None]:
         """``("#connected", None)`` once connected, then (type, parsed message) for each
         ``#commit``, ``#sync``, ``#identity`` and ``#account``; ``#info`` names are collected
         in :attr:`infos`. Raises :class:`FirehoseUnavailable` when no
         connection could be made or the server answered with an error frame."""
         base = self.url.removesuffix("/com.atproto.sync.subscribeRepos")
         params = {"cursor": self.cursor} if self.cursor is not None else None
-        client = _BoundedClient(params=params, base_uri=base, recv_timeout=self.max_seconds + 5)
+        # In continuous mode the PDS may stay silent for long: its websocket pings keep the
+        # connection alive, so the receive timeout only bounds a dead connection.
+        recv_timeout = 300.0 if self.continuous else self.max_seconds + 5
+        client = _BoundedClient(params=params, base_uri=base, recv_timeout=recv_timeout)
         inbox: queue.Queue[Any] = queue.Queue(maxsize=10_000)
 
         def run() -> None:
@@ -94,16 +104,25 @@ class Session:
                 client.connected.wait(0.05)
             yield "#connected", None
             deadline = time.monotonic() + self.max_seconds
+            pending = False  # continuous: frames handed over since the last "#idle"
             while True:
-                remaining = deadline - time.monotonic()
+                if self.continuous:
+                    remaining = self.idle_seconds if pending else self.tick_seconds
+                else:
+                    remaining = min(self.idle_seconds, deadline - time.monotonic())
                 if remaining <= 0:
                     return
                 try:
-                    frame = inbox.get(timeout=min(self.idle_seconds, remaining))
+                    frame = inbox.get(timeout=remaining)
                 except queue.Empty:
+                    if self.continuous:
+                        pending = False
+                        yield "#idle", None
+                        continue
                     return  # caught up
+                pending = True
                 if frame is _END:
-                    if isinstance(client.failure, FirehoseError):
+                    if isinstance(client.failure, FirehoseError) or self.continuous:
                         raise _unavailable(client.failure)
                     return
                 message = parse_subscribe_repos_message(frame)

@@ -5,6 +5,7 @@ the creation of the test database."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from atproto import Client, models  # type: ignore[import-untyped]
 
 DEVENV = Path(__file__).resolve().parent.parent / "devenv"
 STARTUP_SECONDS = 120
@@ -138,3 +140,58 @@ def bsky_network() -> Iterator[LocalNetwork]:
         yield LocalNetwork(info["pds_url"], info["plc_url"], info["firehose_url"])
     finally:
         _LAUNCH.stop()
+
+
+# --- An account on the local network, connected in Vetline --------------------------------------
+
+_counter = itertools.count()
+
+
+def new_remote_account(net: LocalNetwork, name: str) -> tuple[str, str, str]:
+    """An account on the PDS and an app password for it: (handle, did, app password)."""
+    handle = f"{name}{next(_counter)}-{id(net) % 10_000}.test"
+    client = Client(base_url=net.pds_url)
+    created = client.com.atproto.server.create_account(
+        models.ComAtprotoServerCreateAccount.Data(
+            handle=handle, email=f"{handle}@example.com", password="main-password-1234"
+        )
+    )
+    # The new account's own session authorises the app password (no second password check).
+    app = client.com.atproto.server.create_app_password(
+        models.ComAtprotoServerCreateAppPassword.Data(name="vetline"),
+        headers={"Authorization": f"Bearer {created.access_jwt}"},
+    )
+    return handle, created.did, app.password
+
+
+@pytest.fixture
+def connector(bsky_network: LocalNetwork) -> Any:
+    from vetline.connectors.bluesky.connector import BlueskyConnector
+
+    return BlueskyConnector(config=bsky_network.config())
+
+
+@pytest.fixture
+def bsky_account(world: Any, bsky_network: LocalNetwork, connector: Any) -> Any:
+    """A corporate Bluesky account, connected by the administrator with an app password."""
+    from vetline.accounts.models import AccountKind, Network, SocialAccount
+    from vetline.connectors import actions
+    from vetline.identity.roles import Role
+
+    handle, did, app_password = new_remote_account(bsky_network, "acme")
+    account = SocialAccount.objects.create(
+        network=Network.BLUESKY,
+        handle=handle,
+        kind=AccountKind.CORPORATE,
+        owner=world.people[Role.COMPLIANCE_OFFICER],
+    )
+    actions.connect_with_app_password(
+        actor=world.people[Role.ADMINISTRATOR],
+        account=account,
+        identifier=handle,
+        app_password=app_password,
+        connector=connector,
+    )
+    account.refresh_from_db()
+    setattr(account, "remote_did", did)  # noqa: B010 (read by the tests)
+    return account

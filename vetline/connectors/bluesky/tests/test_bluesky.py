@@ -4,14 +4,12 @@ all of it through backfill and the firehose (and polling) into the archive."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import struct
 import zlib
 from typing import Any
 
 import pytest
-from atproto import Client, models
 
 from vetline.accounts.models import AccountKind, Network, SocialAccount
 from vetline.archive.actions import ingest_batch
@@ -20,14 +18,12 @@ from vetline.connectors import actions
 from vetline.connectors.actions import _tokens_for
 from vetline.connectors.base import Media, PublishRequest
 from vetline.connectors.bluesky.connector import BlueskyConnector, CaptureCursor
-from vetline.connectors.bluesky.tests.conftest import LocalNetwork
+from vetline.connectors.bluesky.tests.conftest import LocalNetwork, new_remote_account
 from vetline.connectors.models import CaptureState, Connection
 from vetline.connectors.registry import installed
 from vetline.identity.roles import Role
 
 pytestmark = pytest.mark.django_db(transaction=False)
-
-_counter = itertools.count()
 
 
 def png() -> bytes:
@@ -42,50 +38,6 @@ def png() -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
         + chunk(b"IEND", b"")
     )
-
-
-def new_remote_account(net: LocalNetwork, name: str) -> tuple[str, str, str]:
-    """An account on the PDS and an app password for it: (handle, did, app password)."""
-    handle = f"{name}{next(_counter)}-{id(net) % 10_000}.test"
-    client = Client(base_url=net.pds_url)
-    created = client.com.atproto.server.create_account(
-        models.ComAtprotoServerCreateAccount.Data(
-            handle=handle, email=f"{handle}@example.com", password="main-password-1234"
-        )
-    )
-    # The new account's own session authorises the app password (no second password check).
-    app = client.com.atproto.server.create_app_password(
-        models.ComAtprotoServerCreateAppPassword.Data(name="vetline"),
-        headers={"Authorization": f"Bearer {created.access_jwt}"},
-    )
-    return handle, created.did, app.password
-
-
-@pytest.fixture
-def connector(bsky_network: LocalNetwork) -> BlueskyConnector:
-    return BlueskyConnector(config=bsky_network.config())
-
-
-@pytest.fixture
-def bsky_account(world: Any, bsky_network: LocalNetwork, connector: BlueskyConnector) -> Any:
-    """A corporate Bluesky account, connected by the administrator with an app password."""
-    handle, did, app_password = new_remote_account(bsky_network, "acme")
-    account = SocialAccount.objects.create(
-        network=Network.BLUESKY,
-        handle=handle,
-        kind=AccountKind.CORPORATE,
-        owner=world.people[Role.COMPLIANCE_OFFICER],
-    )
-    actions.connect_with_app_password(
-        actor=world.people[Role.ADMINISTRATOR],
-        account=account,
-        identifier=handle,
-        app_password=app_password,
-        connector=connector,
-    )
-    account.refresh_from_db()
-    account.remote_did = did
-    return account
 
 
 def tokens(account: Any) -> Any:
