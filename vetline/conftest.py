@@ -15,6 +15,13 @@ os.environ.setdefault("VETLINE_ENV", "test")
 # around it are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+from vetline.core.tests.browser_support import (  # noqa: F401  (the browser fixtures, once)
+    browser,
+    isolated_cache,
+    new_page,
+    page,
+    server,
+)
 from vetline.identity.roles import Capability, Role
 
 PASSWORD = "correct-horse-battery-staple"

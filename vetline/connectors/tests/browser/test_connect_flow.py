@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from vetline.conftest import PASSWORD, totp_secret_for
-from vetline.core.tests.browser.conftest import assert_fields_labelled, sign_in
+from vetline.core.tests.browser_support import assert_fields_labelled, sign_in
 from vetline.identity.roles import Role
 
 pytestmark = pytest.mark.browser

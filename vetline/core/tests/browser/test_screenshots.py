@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from vetline.core.tests.browser.conftest import sign_in
+from vetline.core.tests.browser_support import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from vetline.conftest import PASSWORD, totp_secret_for
-from vetline.core.tests.browser.conftest import sign_in
+from vetline.core.tests.browser_support import sign_in
 
 pytestmark = pytest.mark.browser
 

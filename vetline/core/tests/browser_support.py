@@ -1,5 +1,9 @@
 """Playwright against Debian's chromium, pointed at pytest-django's live server.
 
+The fixtures are registered once, in ``vetline/conftest.py``: the session-scoped ``browser``
+must exist once per test run (a second sync Playwright in the same thread fails with "using
+Playwright Sync API inside the asyncio loop"), so no browser test directory re-exports them.
+
 No browser is downloaded: ``/usr/bin/chromium`` must exist (CI installs the ``chromium``
 package). Missing chromium is a failure, not a skip, so a CI image without it cannot pass
 silently.
