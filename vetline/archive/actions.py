@@ -15,17 +15,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from vetline.archive.integrity.sth import SignedTreeHead
 from vetline.archive.items import VERSIONED_KINDS, CleanItem, ItemError, clean_item, parse_raw
 from vetline.archive.items import raw_bytes_of as _raw_bytes_of
-from vetline.archive.leaves import audit_leaf_from_row, content_body, content_sha256, record_leaf
+from vetline.archive.leaves import (
+    audit_leaf_from_row,
+    content_json,
+    encode_content_values,
+    json_string_list,
+    record_leaf_encoded,
+    timestamp_text,
+)
 from vetline.archive.log import (
+    BulkInsert,
     LogAppender,
-    fast_insert,
+    db_datetime,
+    db_json,
     head_from_row,
+    insert_rows,
     locked_state,
     signer,
 )
@@ -39,6 +49,7 @@ from vetline.archive.models import (
     TreeHead,
     VerificationRun,
 )
+from vetline.archive.signals import records_archived
 from vetline.audit.actions import record as audit
 from vetline.core.errors import NotFound, ValidationFailed
 from vetline.identity.permissions import require
@@ -54,9 +65,38 @@ logger = logging.getLogger(__name__)
 MAX_BATCH: Final = 10_000
 AUDIT_LOOKBACK: Final = 500  # ids below the high-water mark re-checked for late commits
 _LEAF = b"\x00"
-_RECORD_FIELDS: Final = tuple(
-    f.name for f in ArchivedRecord._meta.concrete_fields if not f.primary_key
+# The columns of the record rows ingest writes, in the order of its tuples (checked against
+# the model here: a new column must be written by ingest too).
+_RECORD_COLUMNS: Final = (
+    "network",
+    "account_id",
+    "remote_id",
+    "version",
+    "previous_log_index",
+    "record_class",
+    "kind",
+    "direction",
+    "author_handle",
+    "participants",
+    "conversation_id",
+    "thread_id",
+    "parent_remote_id",
+    "text",
+    "attachments",
+    "network_timestamp",
+    "captured_at",
+    "raw_payload",
+    "raw_payload_sha256",
+    "content_sha256",
+    "adopted",
+    "approval_ref",
+    "source",
+    "log_index",
 )
+if set(_RECORD_COLUMNS) != {
+    f.column for f in ArchivedRecord._meta.concrete_fields if not f.primary_key
+}:  # pragma: no cover
+    raise ImportError("archive ingest: _RECORD_COLUMNS no longer matches ArchivedRecord")
 
 
 @dataclass(slots=True)
@@ -105,11 +145,49 @@ class IngestReport:
 class _Version:
     content_sha256: str
     log_index: int
-    record: ArchivedRecord | int  # a new record (pk known after insert) or an existing id
+    record_id: int | None  # None: a record of this batch, its id known once inserted
 
-    @property
-    def record_id(self) -> int | None:
-        return self.record if isinstance(self.record, int) else self.record.pk
+
+_VERSIONS_SQL: Final = (
+    "SELECT remote_id, version, content_sha256, log_index, id FROM archive_archivedrecord"
+    " WHERE account_id = %s AND network = %s AND remote_id "
+)
+
+
+def _archived_versions(
+    account_id: int, network: str, remote_ids: set[str]
+) -> dict[str, dict[int, _Version]]:
+    """The archived versions of ``remote_ids`` for one account: remote id -> version -> what
+    ingest needs to decide duplicate, conflict or next version. One indexed read per 5,000 ids,
+    on the unique key (account, network, remote id, version)."""
+    versions: dict[str, dict[int, _Version]] = {}
+    wanted = list(remote_ids)
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), 5000):
+            part = wanted[start : start + 5000]
+            params: list[Any] = [account_id, network]
+            if postgres:
+                match = "= ANY(%s)"
+                params.append(part)
+            else:
+                match = "IN (" + ", ".join(["%s"] * len(part)) + ")"
+                params.extend(part)
+            cursor.execute(_VERSIONS_SQL + match, params)  # the ids are parameters
+            for rid, ver, csha, idx, pk in cursor.fetchall():
+                versions.setdefault(rid, {})[ver] = _Version(csha, idx, pk)
+    return versions
+
+
+def _record_ids(first_index: int, last_index: int) -> dict[int, int]:
+    """Log index -> record id of the records logged at ``first_index..last_index``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT log_index, id FROM archive_archivedrecord"
+            " WHERE log_index >= %s AND log_index <= %s",
+            [first_index, last_index],
+        )
+        return dict(cursor.fetchall())
 
 
 def _scope_for(kind: str, direction: str) -> str:
@@ -183,7 +261,7 @@ def ingest_batch(
     bad: list[tuple[int, ItemError, bytes]] = []
     for position, item in enumerate(items):
         try:
-            if isinstance(item, bytes | bytearray | memoryview):
+            if isinstance(item, (bytes, bytearray, memoryview)):
                 received = bytes(item)
                 cleaned.append((position, clean_item(parse_raw(received), received=received)))
             else:
@@ -195,131 +273,131 @@ def ingest_batch(
     verdicts = {pos: _screen(policy, c) for pos, c in cleaned} if policy is not None else {}
     captured_at = timezone.now()
     network = account.network
+    account_id = account.pk
 
     with transaction.atomic():
         appender = LogAppender(locked_state())
-        versions: dict[str, dict[int, _Version]] = {}
-        remote_ids = list({c.remote_id for _, c in cleaned})
-        for start in range(0, len(remote_ids), 5000):
-            rows = ArchivedRecord.objects.filter(
-                account=account, network=network, remote_id__in=remote_ids[start : start + 5000]
-            ).values_list("remote_id", "version", "content_sha256", "log_index", "id")
-            for rid, ver, csha, idx, pk in rows:
-                versions.setdefault(rid, {})[ver] = _Version(csha, idx, pk)
+        versions = _archived_versions(account_id, network, {c.remote_id for _, c in cleaned})
 
-        new_records: list[ArchivedRecord] = []
+        # One pass per item: canonical bytes, content hash, version, leaf hash, log index and
+        # the row as the database takes it, streamed to the database as it is produced (no
+        # model instances: at ingest rates building them costs more than inserting the rows).
+        # Nothing else may query the connection until the stream is closed.
         new_hashes: list[bytes] = []
-        new_positions: list[int] = []
+        new_items: list[tuple[int, str, int, int]] = []  # position, remote id, version, index
         duplicates: list[tuple[int, _Version]] = []
         conflicts: list[tuple[int, CleanItem, _Version, int]] = []
         sha256 = hashlib.sha256
-        for position, c in cleaned:
-            content = content_body(
-                account_id=account.pk,
-                network=network,
-                remote_id=c.remote_id,
-                record_class=c.record_class,
-                kind=c.kind,
-                direction=c.direction,
-                author=c.author,
-                participants=c.participants,
-                conversation_id=c.conversation_id,
-                thread_id=c.thread_id,
-                parent_remote_id=c.parent_remote_id,
-                text=c.text,
-                attachments=c.attachments,
-                network_timestamp=c.network_timestamp,
-                raw_payload_sha256=c.raw_payload_sha256,
-                adopted=c.adopted,
-                approval_ref=c.approval_ref,
-            )
-            csha = content_sha256(content)
-            known = versions.setdefault(c.remote_id, {})
-            version = c.version
-            if version is None:
-                if c.kind in VERSIONED_KINDS and known:
-                    same = next((v for v in known.values() if v.content_sha256 == csha), None)
-                    if same is not None:
-                        duplicates.append((position, same))
-                        continue
-                    version = max(known) + 1
-                else:
-                    version = 1
-            hit = known.get(version)
-            if hit is not None:
-                if hit.content_sha256 == csha:
-                    duplicates.append((position, hit))
-                else:
-                    conflicts.append((position, c, hit, version))
-                continue
-            earlier = [v for v in known if v < version]
-            previous = known[max(earlier)].log_index if earlier else None
-            leaf = record_leaf(
-                content,
-                version=version,
-                previous_log_index=previous,
-                captured_at=captured_at,
-                source=source,
-            )
-            leaf_hash = sha256(_LEAF + leaf).digest()
-            index = appender.reserve(leaf_hash)
-            record = ArchivedRecord(
-                network=network,
-                account_id=account.pk,
-                remote_id=c.remote_id,
-                version=version,
-                previous_version_id=previous,
-                record_class=c.record_class,
-                kind=c.kind,
-                direction=c.direction,
-                author_handle=c.author,
-                participants=c.participants,
-                conversation_id=c.conversation_id,
-                thread_id=c.thread_id,
-                parent_remote_id=c.parent_remote_id,
-                text=c.text,
-                attachments=c.attachments,
-                network_timestamp=c.network_timestamp,
-                captured_at=captured_at,
-                raw_payload=c.raw_payload,
-                raw_payload_sha256=c.raw_payload_sha256,
-                content_sha256=csha,
-                adopted=c.adopted,
-                approval_ref=c.approval_ref,
-                source=source,
-                log_index=index,
-            )
-            known[version] = _Version(csha, index, record)
-            new_records.append(record)
-            new_hashes.append(leaf_hash)
-            new_positions.append(position)
+        db_time = db_datetime()
+        captured_text = timestamp_text(captured_at)
+        captured_db = db_time(captured_at, captured_text)
+        with BulkInsert(ArchivedRecord, _RECORD_COLUMNS) as records:
+            add_record = records.add
+            for position, c in cleaned:
+                stamp = c.network_timestamp
+                stamp_text = timestamp_text(stamp) if stamp is not None else None
+                participants = json_string_list(c.participants)
+                attachments = json_string_list(c.attachments)
+                encoded = encode_content_values(  # the fields in key order
+                    account_id,
+                    c.adopted,
+                    c.approval_ref,
+                    attachments,
+                    c.author,
+                    c.conversation_id,
+                    c.direction,
+                    c.kind,
+                    network,
+                    stamp_text,
+                    c.parent_remote_id,
+                    participants,
+                    c.raw_payload_sha256,
+                    c.record_class,
+                    c.remote_id,
+                    c.text,
+                    c.thread_id,
+                )
+                csha = sha256(content_json(encoded)).hexdigest()
+                known = versions.setdefault(c.remote_id, {})
+                version = c.version
+                if version is None:
+                    if c.kind in VERSIONED_KINDS and known:
+                        same = next((v for v in known.values() if v.content_sha256 == csha), None)
+                        if same is not None:
+                            duplicates.append((position, same))
+                            continue
+                        version = max(known) + 1
+                    else:
+                        version = 1
+                hit = known.get(version)
+                if hit is not None:
+                    if hit.content_sha256 == csha:
+                        duplicates.append((position, hit))
+                    else:
+                        conflicts.append((position, c, hit, version))
+                    continue
+                earlier = [v for v in known if v < version]
+                previous = known[max(earlier)].log_index if earlier else None
+                leaf = record_leaf_encoded(
+                    encoded,
+                    version=version,
+                    previous_log_index=previous,
+                    captured_at=captured_text,
+                    source=source,
+                )
+                leaf_hash = sha256(_LEAF + leaf).digest()
+                index = appender.reserve(leaf_hash)
+                known[version] = _Version(csha, index, None)
+                add_record(
+                    (
+                        network,
+                        account_id,
+                        c.remote_id,
+                        version,
+                        previous,
+                        c.record_class,
+                        c.kind,
+                        c.direction,
+                        c.author,
+                        db_json(c.participants),
+                        c.conversation_id,
+                        c.thread_id,
+                        c.parent_remote_id,
+                        c.text,
+                        db_json(c.attachments),
+                        db_time(stamp, stamp_text) if stamp is not None else None,
+                        captured_db,
+                        c.raw_payload,
+                        c.raw_payload_sha256,
+                        csha,
+                        c.adopted,
+                        c.approval_ref,
+                        source,
+                        index,
+                    )
+                )
+                new_hashes.append(leaf_hash)
+                new_items.append((position, c.remote_id, version, index))
 
-        if new_records:
-            fast_insert(ArchivedRecord, new_records, _RECORD_FIELDS)
+        ids: dict[int, int] = {}
+        if new_items:
+            record_kind = LeafKind.RECORD.value
             # Appends are serialised by the state lock, so the new records are exactly the ones
             # with log indices in this range; one indexed range read gives their ids.
-            ids = dict(
-                ArchivedRecord.objects.filter(
-                    log_index__gte=new_records[0].log_index,
-                    log_index__lte=new_records[-1].log_index,
-                ).values_list("log_index", "id")
-            )
-            for r in new_records:
-                r.pk = ids[r.log_index]
-                r._state.adding = False
-            fast_insert(
+            ids = _record_ids(new_items[0][3], new_items[-1][3])
+            insert_rows(
                 LogLeaf,
-                [
-                    LogLeaf(index=r.log_index, leaf_hash=h, kind=LeafKind.RECORD, object_id=r.pk)
-                    for r, h in zip(new_records, new_hashes, strict=True)
-                ],
                 ("index", "leaf_hash", "kind", "object_id"),
+                [
+                    (index, h, record_kind, ids[index])
+                    for (_, _, _, index), h in zip(new_items, new_hashes, strict=True)
+                ],
             )
-        if verdicts and new_records:
+        if verdicts and new_items:
             ScreeningVerdict.objects.bulk_create(
                 [
                     ScreeningVerdict(
-                        record=r,
+                        record_id=ids[index],
                         policy_name=verdicts[pos].get("policy_name", ""),
                         policy_version=verdicts[pos].get("policy_version"),
                         scope=verdicts[pos]["scope"],
@@ -327,18 +405,22 @@ def ingest_batch(
                         hits=verdicts[pos].get("hits", []),
                         error=verdicts[pos].get("error", ""),
                     )
-                    for r, pos in zip(new_records, new_positions, strict=True)
+                    for pos, _, _, index in new_items
                 ]
             )
-        for r, pos in zip(new_records, new_positions, strict=True):
-            results[pos] = ItemResult(pos, "ingested", r.remote_id, r.version, r.pk, r.log_index)
+
+        def record_id(hit: _Version) -> int | None:
+            return hit.record_id if hit.record_id is not None else ids.get(hit.log_index)
+
+        for pos, remote_id, version, index in new_items:
+            results[pos] = ItemResult(pos, "ingested", remote_id, version, ids[index], index)
         clean_at = dict(cleaned)
         for pos, hit in duplicates:
             results[pos] = ItemResult(
                 pos,
                 "duplicate",
                 clean_at[pos].remote_id,
-                record_id=hit.record_id,
+                record_id=record_id(hit),
                 log_index=hit.log_index,
             )
 
@@ -373,7 +455,7 @@ def ingest_batch(
                         ),
                         raw=_raw_bytes_of(items[pos]),
                         remote_id=c.remote_id,
-                        conflicting_record_id=hit.record_id,
+                        conflicting_record_id=record_id(hit),
                     ),
                 )
             )
@@ -389,7 +471,7 @@ def ingest_batch(
                     reason=q.reason,
                 )
 
-        report.ingested = len(new_records)
+        report.ingested = len(new_items)
         report.duplicates = len(duplicates)
         report.conflicts = len(conflicts)
         report.quarantined = len(quarantine)
@@ -401,13 +483,20 @@ def ingest_batch(
             after={
                 **report.counts(),
                 "source": source,
-                "first_log_index": new_records[0].log_index if new_records else None,
-                "last_log_index": new_records[-1].log_index if new_records else None,
+                "first_log_index": new_items[0][3] if new_items else None,
+                "last_log_index": new_items[-1][3] if new_items else None,
             },
         )
         _append_audit_events(appender, lookback=0)
         appender.finish()
         report.log_size = appender.size
+        if new_items:
+            new_ids = [ids[index] for _, _, _, index in new_items]
+            transaction.on_commit(
+                lambda: records_archived.send_robust(
+                    sender=ArchivedRecord, account_id=account_id, record_ids=new_ids
+                )
+            )
     logger.info(
         "archive.ingest.batch", extra={"account": account.pk, "source": source, **report.counts()}
     )
@@ -442,12 +531,9 @@ def _append_audit_events(appender: LogAppender, *, lookback: int) -> int:
             LogLeaf(index=index, leaf_hash=leaf_hash, kind=LeafKind.AUDIT_EVENT, object_id=event.id)
         )
     LogLeaf.objects.bulk_create(leaves)
-    new_high = max(high, events[-1].id) if events else high
-    if new_high != high:
-        from vetline.archive.models import LogState
-
-        LogState.objects.filter(pk=1).update(audit_high_water=new_high)
-        state.audit_high_water = new_high
+    # written with the log's new size by appender.finish(), in the same statement (the high
+    # water mark only moves when leaves were appended, so finish() always has a size to write)
+    state.audit_high_water = max(high, events[-1].id) if events else high
     return len(leaves)
 
 

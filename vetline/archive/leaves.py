@@ -2,9 +2,18 @@
 
 Ingest and verification both call these functions, so the bytes a record was logged with are
 recomputed from exactly the same fields. The body format is the one of
-:mod:`vetline.archive.integrity.canonical` (``vetline-leaf-v1``); the encoder below is the same
-canonical JSON encoder (``tests/test_leaves.py`` checks the bytes against ``record_leaf_bytes``)
-without its generic validation pass, because ingest validates every value itself.
+:mod:`vetline.archive.integrity.canonical` (``vetline-leaf-v1``): canonical JSON, keys sorted, no
+whitespace, strings as-is.
+
+Two encoders write these bytes. :func:`record_leaf_from_row` builds the body as a dictionary and
+runs the generic canonical encoder: exports, proofs and retention use it. Ingest and
+``vetline archive verify`` handle every record, so they use :func:`encode_content` and
+:func:`record_leaf_encoded`: the record body has a fixed set of keys, so it is written out with
+the keys already in sorted order, each string through the standard library's own JSON string
+encoder (``json.encoder.encode_basestring``, what ``json.dumps(..., ensure_ascii=False)``
+calls), and a value of any other type than expected through the generic encoder. Both write the
+same bytes (``tests/test_leaves.py`` checks it on generated records, also against
+:func:`~vetline.archive.integrity.canonical.record_leaf_bytes`).
 
 Record body (every key always present)::
 
@@ -23,6 +32,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 from vetline.archive.integrity.canonical import (
@@ -37,6 +47,193 @@ _ENCODER: Final = json.JSONEncoder(
     ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
 )
 CAPTURE_METADATA: Final = ("version", "previous_log_index", "captured_at", "source")
+_UTC = dt.UTC
+_str = encode_basestring
+
+# A record's content as canonical JSON, in four pieces: the capture metadata keys sort between
+# them (captured_at, previous_log_index, source, version), so the leaf body is the pieces with
+# the metadata spliced in. See :func:`encode_content`.
+Encoded = tuple[str, str, str, str]
+
+
+def json_string(value: Any) -> str:
+    """A string as canonical JSON; any other value through the generic canonical encoder."""
+    if type(value) is str:
+        return encode_basestring(value)
+    return _ENCODER.encode(value)
+
+
+def json_int(value: Any) -> str:
+    return str(value) if type(value) is int else _ENCODER.encode(value)
+
+
+def json_optional_int(value: Any) -> str:
+    if value is None:
+        return "null"
+    return str(value) if type(value) is int else _ENCODER.encode(value)
+
+
+def json_string_list(values: Any) -> str:
+    """A list of strings as canonical JSON (anything else through the generic encoder)."""
+    if type(values) is list:
+        if not values:
+            return "[]"
+        try:
+            return "[" + ",".join(map(encode_basestring, values)) + "]"
+        except TypeError:  # an element that is not a string
+            pass
+    return _ENCODER.encode(values)
+
+
+def json_bool(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return _ENCODER.encode(value)
+
+
+def json_optional_string(value: Any) -> str:
+    return "null" if value is None else json_string(value)
+
+
+def timestamp_text(value: dt.datetime) -> str:
+    """:func:`~vetline.archive.integrity.canonical.format_timestamp`, without ``strftime``."""
+    tz = value.tzinfo
+    if tz is not _UTC:
+        if tz is None or value.utcoffset() is None:
+            return format_timestamp(value)  # raises: naive
+        value = value.astimezone(_UTC)
+    if value.year < 1000:  # strftime's %Y does not pad years before 1000; keep its spelling
+        return format_timestamp(value)
+    text = value.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00
+    return f"{text[:19]}.000000Z" if len(text) == 25 else f"{text[:26]}Z"
+
+
+def encode_content(
+    *,
+    account_id: int,
+    network: str,
+    remote_id: str,
+    record_class: str,
+    kind: str,
+    direction: str,
+    author: str,
+    participants_json: str,
+    conversation_id: str,
+    thread_id: str,
+    parent_remote_id: str,
+    text: str,
+    attachments_json: str,
+    network_timestamp: str | None,
+    raw_payload_sha256: str,
+    adopted: bool,
+    approval_ref: str | None,
+) -> Encoded:
+    """A record's content as canonical JSON pieces (:data:`Encoded`). The lists come encoded
+    (:func:`json_string_list`) and ``network_timestamp`` in its canonical text form
+    (:func:`timestamp_text`) or None."""
+    return encode_content_values(
+        account_id,
+        adopted,
+        approval_ref,
+        attachments_json,
+        author,
+        conversation_id,
+        direction,
+        kind,
+        network,
+        network_timestamp,
+        parent_remote_id,
+        participants_json,
+        raw_payload_sha256,
+        record_class,
+        remote_id,
+        text,
+        thread_id,
+    )
+
+
+def encode_content_values(
+    account_id: Any,
+    adopted: Any,
+    approval_ref: Any,
+    attachments_json: str,
+    author: Any,
+    conversation_id: Any,
+    direction: Any,
+    kind: Any,
+    network: Any,
+    network_timestamp: Any,
+    parent_remote_id: Any,
+    participants_json: str,
+    raw_payload_sha256: Any,
+    record_class: Any,
+    remote_id: Any,
+    text: Any,
+    thread_id: Any,
+    /,
+) -> Encoded:
+    """:func:`encode_content` with the values in key order and the two lists already encoded
+    (:func:`json_string_list`): the hot loop of verification calls this one.
+
+    The keys are written out in sorted order (``tests/test_leaves.py`` checks the result against
+    the generic encoder). A string field holding something else than a string (possible only in
+    a row altered in the database) is encoded by the generic encoder."""
+    try:
+        return (
+            f'{{"account_id":{json_int(account_id)},"adopted":{json_bool(adopted)},'
+            f'"approval_ref":{"null" if approval_ref is None else _str(approval_ref)},'
+            f'"attachments":{attachments_json},"author":{_str(author)}',
+            f',"conversation_id":{_str(conversation_id)},"direction":{_str(direction)},'
+            f'"kind":{_str(kind)},"network":{_str(network)},"network_timestamp":'
+            f"{'null' if network_timestamp is None else _str(network_timestamp)},"
+            f'"parent_remote_id":{_str(parent_remote_id)},"participants":{participants_json}',
+            f',"raw_payload_sha256":{_str(raw_payload_sha256)},'
+            f'"record_class":{_str(record_class)},"remote_id":{_str(remote_id)}',
+            f',"text":{_str(text)},"thread_id":{_str(thread_id)}',
+        )
+    except TypeError:  # a field that is not a string
+        j = json_string
+        return (
+            f'{{"account_id":{json_int(account_id)},"adopted":{json_bool(adopted)},'
+            f'"approval_ref":{json_optional_string(approval_ref)},'
+            f'"attachments":{attachments_json},"author":{j(author)}',
+            f',"conversation_id":{j(conversation_id)},"direction":{j(direction)},'
+            f'"kind":{j(kind)},"network":{j(network)},'
+            f'"network_timestamp":{json_optional_string(network_timestamp)},'
+            f'"parent_remote_id":{j(parent_remote_id)},"participants":{participants_json}',
+            f',"raw_payload_sha256":{j(raw_payload_sha256)},'
+            f'"record_class":{j(record_class)},"remote_id":{j(remote_id)}',
+            f',"text":{j(text)},"thread_id":{j(thread_id)}',
+        )
+
+
+def content_json(encoded: Encoded) -> bytes:
+    """Canonical JSON of a record's content (the input of ``content_sha256``)."""
+    a, b, c, d = encoded
+    return f"{a}{b}{c}{d}}}".encode()
+
+
+def record_leaf_encoded(
+    encoded: Encoded,
+    *,
+    version: int,
+    previous_log_index: int | None,
+    captured_at: str,
+    source: str,
+) -> bytes:
+    """Leaf bytes of a record from its encoded content and its capture metadata
+    (``captured_at`` in canonical text form)."""
+    a, b, c, d = encoded
+    return (
+        RECORD_PREFIX
+        + (
+            f'{a},"captured_at":{json_string(captured_at)}{b},'
+            f'"previous_log_index":{json_optional_int(previous_log_index)}{c},'
+            f'"source":{json_string(source)}{d},"version":{json_int(version)}}}'
+        ).encode()
+    )
 
 
 def content_body(
@@ -59,6 +256,7 @@ def content_body(
     adopted: bool,
     approval_ref: str | None,
 ) -> dict[str, Any]:
+    """The content body as a plain object (for the generic encoder and for readers)."""
     return {
         "account_id": account_id,
         "network": network,

@@ -290,7 +290,9 @@ def test_upload_page_runs_the_job_and_shows_progress(
     partial = client.get(url, HTTP_HX_REQUEST="true")
     assert b'id="import-progress"' in partial.content and b"<html" not in partial.content
     assert b"data/tweets-part1.js #2" in partial.content and b"invalid_json" in partial.content
-    actions = audit_actions_since(start)
+    # Modules that follow new records (supervision, publishing, profiles) may write their own
+    # events after the import's, so only the importer's events are checked for their order.
+    actions = [a for a in audit_actions_since(start) if a.startswith("importers.")]
     assert actions[0] == "importers.import.queue"
     assert "importers.import.start" in actions and actions[-1] == "importers.import.done"
     from vetline.importers.actions import job_dir, load_job

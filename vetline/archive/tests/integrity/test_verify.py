@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 
 from vetline.archive.integrity.canonical import (
     disposal_leaf_bytes,
@@ -12,7 +13,7 @@ from vetline.archive.integrity.canonical import (
 )
 from vetline.archive.integrity.merkle import leaf_hash
 from vetline.archive.integrity.sth import Keyring, LogSigner
-from vetline.archive.integrity.verify import FindingKind, verify_log
+from vetline.archive.integrity.verify import FindingKind, VerifiedRun, verify_log
 
 from .factories import build_log, record_fields
 
@@ -238,3 +239,35 @@ def test_report_is_structured_and_capped() -> None:
     as_dict = report.to_dict()
     assert as_dict["ok"] is False and as_dict["findings"][0]["kind"] == "record_modified"
     assert "more findings not listed" in report.render_text()
+
+
+def _as_runs(entries: list[tuple[int, bytes, bytes]], cuts: list[int]) -> list[object]:
+    """The entries as VerifiedRuns cut at ``cuts`` (what a source that checked them sends)."""
+    out: list[object] = []
+    bounds = [0, *cuts, len(entries)]
+    for lo, hi in itertools.pairwise(bounds):
+        if hi > lo:
+            out.append(VerifiedRun(entries[lo][0], b"".join(e[2] for e in entries[lo:hi])))
+    return out
+
+
+def test_verified_runs_check_as_entries_do() -> None:
+    log = build_log(N, head_every=4)
+    reference = verify_log(log.entries(), log.heads, log.keyring)
+    for cuts in ([], [1], [3, 4, 9], list(range(1, N))):
+        report = verify_log(_as_runs(log.entries(), cuts), log.heads, log.keyring)
+        assert report.ok, report.render_text()
+        assert (report.entries_checked, report.root, report.heads_verified) == (
+            reference.entries_checked,
+            reference.root,
+            reference.heads_verified,
+        )
+    # runs and entries mixed; a run out of order and a run repeated are still reported
+    entries = log.entries()
+    runs = _as_runs(entries, [5, 10])
+    report = verify_log([runs[0], runs[2], runs[1]], log.heads, log.keyring)
+    assert FindingKind.OUT_OF_ORDER.value in report.counts
+    report = verify_log([runs[0], runs[0], runs[1], runs[2]], log.heads, log.keyring)
+    assert set(report.counts) == {FindingKind.DUPLICATE_INDEX.value}
+    report = verify_log([runs[0], *entries[5:10], runs[2]], log.heads, log.keyring)
+    assert report.ok and report.root == reference.root
