@@ -38,6 +38,7 @@ from vetline.publishing.models import (
     AccountGroup,
     Approval,
     ApprovalChain,
+    ApprovalDecider,
     ApprovalRequest,
     ApprovalStep,
     Decision,
@@ -495,6 +496,12 @@ def decide(
                     decision=decision.value,
                     comment=comment,
                     subject_sha256=req.subject_sha256,
+                )
+                ApprovalDecider.objects.bulk_create(
+                    [
+                        ApprovalDecider(request=req, approval=approval, person_id=person_id)
+                        for person_id in {actor.pk, behalf.pk if behalf else actor.pk}
+                    ]
                 )
         except IntegrityError as exc:
             raise Forbidden("One person approves at most one step of the same revision.") from exc

@@ -295,6 +295,33 @@ class Approval(models.Model):
         return f"{self.approver} {self.decision} {self.request}"
 
 
+class ApprovalDecider(models.Model):
+    """A person whose judgement an approval carries: its approver and, for a delegated decision,
+    the approver stood in for. One row per person per request, so the database refuses a
+    person deciding twice on the same revision whichever way round it happens (in person, then
+    through a delegate, or the reverse), which the two unique constraints on :class:`Approval`
+    alone cannot see. Written with the approval, never changed."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="+")
+    approval = models.ForeignKey(Approval, on_delete=models.PROTECT, related_name="deciders")
+    person = models.ForeignKey("identity.Person", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "person"],
+                name="publishing_one_decision_per_person",
+                violation_error_message=(
+                    "This person has already decided on this revision, in person or through a "
+                    "delegate."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person_id} decided on request {self.request_id}"
+
+
 class Delegation(models.Model):
     """While ``delegator`` is away (``starts_at``..``ends_at``), ``delegate`` may decide in
     their place on the steps they could decide. Created and revoked through audited actions."""

@@ -110,6 +110,33 @@ def test_database_enforces_four_eyes(pw: Any) -> None:
         )
 
 
+def test_database_refuses_a_second_decision_through_a_delegate(pw: Any, make_person: Any) -> None:
+    """Approver decides in person, then a delegate decides for them on another step: each
+    Approval row is unique on its own, but the deciders table refuses the second decision."""
+    from vetline.publishing.models import ApprovalDecider
+
+    deputy = make_person(Role.APPROVER, "deputy2@example.com")
+    _, req = _submitted(pw)
+    approvals.decide(
+        actor=pw.approver, request_id=req.pk, decision="approve", subject_sha256=req.subject_sha256
+    )
+    assert set(ApprovalDecider.objects.filter(request=req).values_list("person", flat=True)) == {
+        pw.approver.pk
+    }
+    second = Approval.objects.create(
+        request=req,
+        step=req.steps.get(position=2),
+        approver=deputy,
+        on_behalf_of=pw.approver,
+        author=pw.publisher,
+        decision="approve",
+        subject_sha256=req.subject_sha256,
+    )
+    ApprovalDecider.objects.create(request=req, approval=second, person=deputy)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ApprovalDecider.objects.create(request=req, approval=second, person=pw.approver)
+
+
 def test_unassigned_approver_cannot_decide_or_see(pw: Any, make_person: Any) -> None:
     from vetline.core.errors import NotFound
 
