@@ -57,6 +57,21 @@ def sample_plans_job() -> int:
     return len(runs)
 
 
+@db_periodic_task(crontab(minute="0", hour="2", day="1"))
+def monthly_report_job() -> int:
+    """On the 1st, the supervision report of the previous calendar month, archived."""
+    from vetline.core.errors import ValidationFailed
+    from vetline.supervision.report import generate_scheduled_report
+
+    with use_context(RequestContext(channel="job")):
+        try:
+            report = generate_scheduled_report()
+        except ValidationFailed as exc:
+            logger.error("supervision.report.scheduled_failed", extra={"reason": exc.message})
+            return 0
+    return 0 if report is None else report.pk
+
+
 #: The follower starts this long after a kick, so a burst of batches (an import, a capture
 #: run) is screened by one run rather than one run per batch.
 KICK_DELAY_SECONDS = 5

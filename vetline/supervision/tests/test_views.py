@@ -213,3 +213,34 @@ def test_reviewer_of_several_queues_sees_them_all_oldest_first(desk: Any) -> Non
     only_b = selectors.queue_page(desk.sup, queue_id=desk.queue_b.pk)
     assert [i.id for i in only_b.items] == [b1]
     assert selectors.queue_page(desk.sup2, queue_id=desk.queue_a.pk).total == 0  # not theirs
+
+
+def test_monthly_schedule_reports_last_month_once(desk: Any) -> None:
+    """The 1st-of-month job: last calendar month, whole organisation, archived, owned by a
+    compliance officer, audited as the schedule; running it again adds nothing."""
+    from vetline.archive.models import ArchivedRecord
+    from vetline.supervision.report import generate_scheduled_report, last_month
+    from vetline.supervision.tasks import monthly_report_job
+
+    assert last_month(dt.datetime(2026, 3, 15, 9, tzinfo=dt.UTC)) == (
+        dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+    )
+    assert last_month(dt.datetime(2026, 1, 1, 0, 30, tzinfo=dt.UTC))[0] == dt.datetime(
+        2025, 12, 1, tzinfo=dt.UTC
+    )
+    now = timezone.now() + dt.timedelta(days=40)  # next month's 1st is behind "now"
+    report = generate_scheduled_report(now=now)
+    assert report is not None and report.generated_by is None and report.population is None
+    start, end = last_month(now)
+    assert (report.period_start, report.period_end) == (start, end)
+    record = ArchivedRecord.objects.get(pk=report.archived_record_id)
+    assert (
+        record.record_class == "supervision_report" and record.author_handle == "Vetline (monthly)"
+    )
+    assert record.account.owner == desk.co
+    event = AuditEvent.objects.filter(action="supervision.report.generate").get()
+    assert event.actor is None and event.actor_name == "monthly schedule"
+    assert generate_scheduled_report(now=now) is None
+    monthly_report_job.call_local()  # this month's run: a different period, one more report
+    assert SupervisionReport.objects.count() == 2
