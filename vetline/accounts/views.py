@@ -20,8 +20,8 @@ from vetline.accounts.forms import (
     OrgSettingsForm,
 )
 from vetline.accounts.models import AccountKind, CredentialKind, Network, OrgSettings
-from vetline.core.errors import DomainError, NotFound
-from vetline.core.forms import form_error
+from vetline.core.errors import NotFound
+from vetline.core.views_support import run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Capability, Perm
@@ -68,8 +68,9 @@ def account_create(request: HttpRequest) -> HttpResponse:
     form = AccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            account = actions.register_account(
+        account = run_for_form(
+            request,
+            lambda: actions.register_account(
                 actor=user,
                 network=Network(data["network"]),
                 handle=data["handle"],
@@ -78,11 +79,11 @@ def account_create(request: HttpRequest) -> HttpResponse:
                 display_name=data["display_name"],
                 business_unit=data["business_unit"],
                 publisher_cap=data["publisher_cap"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"{account} registered.")
+            ),
+            form=form,
+            success=lambda a: f"{a} registered.",
+        )
+        if account is not None:
             return redirect("accounts:detail", account.pk)
     return render(
         request,
@@ -142,8 +143,9 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = AccountEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            actions.update_account(
+        updated = run_for_form(
+            request,
+            lambda: actions.update_account(
                 actor=user,
                 account=account,
                 display_name=d["display_name"],
@@ -151,11 +153,11 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 owner=d["owner"],
                 publisher_cap=d["publisher_cap"],
                 is_active=d["is_active"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Account updated.")
+            ),
+            form=form,
+            success="Account updated.",
+        )
+        if updated is not None:
             return redirect("accounts:detail", account.pk)
     return render(
         request,
@@ -174,17 +176,18 @@ def assignment_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = AssignmentForm(request.POST)
     status = 200
     if form.is_valid():
-        try:
-            a = actions.assign_person(
+        assigned = run_for_form(
+            request,
+            lambda: actions.assign_person(
                 actor=user,
                 account=account,
                 person=form.cleaned_data["person"],
                 capability=Capability(form.cleaned_data["capability"]),
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"{a.person} may now {a.capability} on {account}.")
+            ),
+            form=form,
+            success=lambda a: f"{a.person} may now {a.capability} on {account}.",
+        )
+        if assigned is not None:
             if not request.htmx:  # type: ignore[attr-defined]
                 return redirect("accounts:detail", account.pk)
             form = AssignmentForm()
@@ -221,20 +224,19 @@ def credential_set(request: HttpRequest, pk: int) -> HttpResponse:
     require(user, Perm.CREDENTIALS_MANAGE)
     form = CredentialForm(request.POST)
     if form.is_valid():
-        try:
-            actions.set_credential(
+        credential = run_for_form(
+            request,
+            lambda: actions.set_credential(
                 actor=user,
                 account=account,
                 kind=CredentialKind(form.cleaned_data["kind"]),
                 secret=form.cleaned_data["secret"],
                 expires_at=form.cleaned_data["expires_at"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(
-                request, "Credential stored and encrypted. It will not be shown again."
-            )
+            ),
+            form=form,
+            success="Credential stored and encrypted. It will not be shown again.",
+        )
+        if credential is not None:
             return redirect("accounts:detail", account.pk)
     return render(
         request,
@@ -268,14 +270,15 @@ def org_settings(request: HttpRequest) -> HttpResponse:
         request.POST or None, initial={"default_publisher_cap": org.default_publisher_cap}
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            actions.set_org_publisher_cap(
+        saved = run_for_form(
+            request,
+            lambda: actions.set_org_publisher_cap(
                 actor=user, cap=form.cleaned_data["default_publisher_cap"]
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Settings saved.")
+            ),
+            form=form,
+            success="Settings saved.",
+        )
+        if saved is not None:
             return redirect("accounts:org_settings")
     return render(
         request,

@@ -15,9 +15,9 @@ from vetline.archive.export import actions
 from vetline.archive.export.selection import MAX_QUERY_CHARS, Selection, selection_from_input
 from vetline.archive.models_retention import LegalHold
 from vetline.archive.search_actions import FILTER_KEYS
-from vetline.core.errors import DomainError
-from vetline.core.forms import form_error
+from vetline.core.errors import Conflict, Forbidden, NotFound
 from vetline.core.http import MAX_DB_ID
+from vetline.core.views_support import run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -112,13 +112,13 @@ def export_new(request: HttpRequest) -> HttpResponse:
     require(user, Perm.ARCHIVE_EXPORT)
     form = ExportForm(request.POST or None, initial=_initial(request))
     if request.method == "POST" and form.is_valid():
-        try:
-            job = actions.start_export(actor=user, selection=form.selection())
-        except DomainError as exc:
-            if exc.status >= 403 and exc.status != 422:
-                raise
-            form_error(form, exc)
-        else:
+        job = run_for_form(
+            request,
+            lambda: actions.start_export(actor=user, selection=form.selection()),
+            form=form,
+            propagate=(Forbidden, NotFound, Conflict),
+        )
+        if job is not None:
             return redirect("archive:export_detail", export_id=job.id)
     filters = form["search_filters"].value() if request.method == "POST" else None
     if not isinstance(filters, dict):

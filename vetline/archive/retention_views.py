@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,8 +15,8 @@ from django.views.decorators.http import require_POST
 from vetline.accounts.models import AccountKind, SocialAccount
 from vetline.archive import retention_actions as actions
 from vetline.archive import retention_selectors as selectors
-from vetline.core.errors import DomainError
-from vetline.core.forms import errors_as_text, form_error
+from vetline.core.forms import errors_as_text
+from vetline.core.views_support import run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -90,18 +89,19 @@ def record_class_edit(request: HttpRequest, code: str) -> HttpResponse:
     require(user, Perm.LEGAL_HOLD)
     form = RecordClassForm(request.POST)
     if form.is_valid():
-        try:
-            actions.update_record_class(
+        updated = run_for_form(
+            request,
+            lambda: actions.update_record_class(
                 actor=user,
                 record_class=record_class,
                 retention_days=form.cleaned_data["retention_days"],
                 easily_accessible_days=form.cleaned_data["easily_accessible_days"],
                 label=form.cleaned_data["label"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Retention of {record_class.code} updated.")
+            ),
+            form=form,
+            success=f"Retention of {record_class.code} updated.",
+        )
+        if updated is not None:
             return redirect("archive:retention:index")
     return render(
         request,
@@ -119,8 +119,9 @@ def hold_place(request: HttpRequest) -> HttpResponse:
     form = HoldForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
-        try:
-            hold = actions.place_legal_hold(
+        hold = run_for_form(
+            request,
+            lambda: actions.place_legal_hold(
                 actor=user,
                 matter_name=data["matter_name"],
                 description=data["description"],
@@ -129,11 +130,11 @@ def hold_place(request: HttpRequest) -> HttpResponse:
                 date_from=data["date_from"],
                 date_to=data["date_to"],
                 query=data["query"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Legal hold “{hold.matter_name}” placed.")
+            ),
+            form=form,
+            success=lambda h: f"Legal hold “{h.matter_name}” placed.",
+        )
+        if hold is not None:
             return redirect("archive:retention:hold", hold.pk)
     return render(
         request, "archive/retention/index.html", _context(user, hold_form=form), status=422
@@ -168,12 +169,15 @@ def hold_release(request: HttpRequest, hold_id: int) -> HttpResponse:
     require(user, Perm.LEGAL_HOLD)
     form = ReleaseForm(request.POST)
     if form.is_valid():
-        try:
-            actions.release_legal_hold(actor=user, hold=hold, reason=form.cleaned_data["reason"])
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Legal hold “{hold.matter_name}” released.")
+        released = run_for_form(
+            request,
+            lambda: actions.release_legal_hold(
+                actor=user, hold=hold, reason=form.cleaned_data["reason"]
+            ),
+            form=form,
+            success=f"Legal hold “{hold.matter_name}” released.",
+        )
+        if released is not None:
             return redirect("archive:retention:hold", hold.pk)
     return render(
         request,

@@ -17,6 +17,7 @@ from vetline.archive import search_actions
 from vetline.archive.models import Direction, RecordKind
 from vetline.archive.search import QueryError, highlight
 from vetline.core.errors import DomainError
+from vetline.core.views_support import run_and_flash
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -80,19 +81,16 @@ def search_save(request: HttpRequest) -> HttpResponse:
     user: Person = request.user  # type: ignore[assignment]
     params = _params(request.POST.dict())
     filters = {k: v for k, v in params.items() if k != "q"}
-    try:
-        saved = search_actions.save_search(
+    run_and_flash(
+        request,
+        lambda: search_actions.save_search(
             actor=user,
             name=request.POST.get("name", ""),
             query=params.get("q", ""),
             filters=filters,
-        )
-    except DomainError as exc:
-        if exc.status == 403:
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Saved the search “{saved.name}”.")
+        ),
+        success=lambda saved: f"Saved the search “{saved.name}”.",
+    )
     return redirect(f"{reverse('archive:search')}?{urlencode(params)}")
 
 

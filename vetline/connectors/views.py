@@ -16,7 +16,7 @@ from vetline.connectors import actions, selectors
 from vetline.connectors.forms import AppPasswordForm
 from vetline.connectors.sandbox.models import SandboxAccount, SandboxPost
 from vetline.core.errors import DomainError, NotFound
-from vetline.core.forms import form_error
+from vetline.core.views_support import run_for_form
 from vetline.identity.models import Person
 
 
@@ -54,17 +54,18 @@ def connect_app_password(request: HttpRequest, account_id: int) -> HttpResponse:
         raise NotFound("This account's network is not connected with an app password.")
     form = AppPasswordForm(request.POST or None, initial={"identifier": account.handle})
     if request.method == "POST" and form.is_valid():
-        try:
-            actions.connect_with_app_password(
+        connection = run_for_form(
+            request,
+            lambda: actions.connect_with_app_password(
                 actor=user,
                 account=account,
                 identifier=form.cleaned_data["identifier"],
                 app_password=form.cleaned_data["app_password"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"{account} is connected. Capture starts shortly.")
+            ),
+            form=form,
+            success=f"{account} is connected. Capture starts shortly.",
+        )
+        if connection is not None:
             return redirect("accounts:detail", account.pk)
     return render(
         request,

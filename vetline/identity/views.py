@@ -10,8 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from vetline.audit.models import AuditEvent
-from vetline.core.errors import DomainError, NotFound
-from vetline.core.forms import form_error
+from vetline.core.errors import NotFound
+from vetline.core.views_support import run_and_flash, run_for_form
 from vetline.identity import actions
 from vetline.identity.forms import OffboardForm, PeopleFilterForm, PersonForm, RoleForm, TokenForm
 from vetline.identity.models import ApiToken, Person, TokenScope
@@ -68,23 +68,23 @@ def person_create(request: HttpRequest) -> HttpResponse:
     form = PersonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            person = actions.create_person(
+        person = run_for_form(
+            request,
+            lambda: actions.create_person(
                 actor=user,
                 email=d["email"],
                 full_name=d["full_name"],
                 title=d["title"],
                 business_unit=d["business_unit"],
                 roles=[Role(r) for r in d["roles"]],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(
-                request,
-                f"{person} added. They set their password through “Forgotten your password?” "
-                "on the sign-in page.",
-            )
+            ),
+            form=form,
+            success=lambda p: (
+                f"{p} added. They set their password through “Forgotten your password?” "
+                "on the sign-in page."
+            ),
+        )
+        if person is not None:
             return redirect("identity:person", person.pk)
     return render(
         request, "identity/person_form.html", {"form": form}, status=422 if form.errors else 200
@@ -126,14 +126,12 @@ def role_grant(request: HttpRequest, pk: int) -> HttpResponse:
     require(user, Perm.PEOPLE_MANAGE)
     form = RoleForm(request.POST)
     if form.is_valid():
-        try:
-            actions.grant_role(actor=user, person=person, role=Role(form.cleaned_data["role"]))
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request, f"{person} now holds the {Role(form.cleaned_data['role']).label} role."
-            )
+        role = Role(form.cleaned_data["role"])
+        run_and_flash(
+            request,
+            lambda: actions.grant_role(actor=user, person=person, role=role),
+            success=f"{person} now holds the {role.label} role.",
+        )
     else:
         messages.error(request, "Choose a role.")
     return redirect("identity:person", person.pk)
@@ -147,12 +145,13 @@ def role_revoke(request: HttpRequest, pk: int, role: str) -> HttpResponse:
     require(user, Perm.PEOPLE_MANAGE)
     if role not in Role._value2member_map_:
         raise NotFound("No such role.")
-    try:
-        actions.revoke_role(actor=user, person=person, role=Role(role))
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{Role(role).label} role removed from {person}.")
+    run_and_flash(
+        request,
+        lambda: actions.revoke_role(actor=user, person=person, role=Role(role)),
+        success=f"{Role(role).label} role removed from {person}.",
+        # A second click finds the role gone: say so on the person's page, not as a 404.
+        propagate=(),
+    )
     return redirect("identity:person", person.pk)
 
 
@@ -164,13 +163,14 @@ def offboard(request: HttpRequest, pk: int) -> HttpResponse:
     require(user, Perm.PEOPLE_MANAGE)
     form = OffboardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            report = actions.offboard_person(
+        report = run_for_form(
+            request,
+            lambda: actions.offboard_person(
                 actor=user, person=person, reason=form.cleaned_data["reason"]
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
+            ),
+            form=form,
+        )
+        if report is not None:
             return render(request, "identity/offboarded.html", {"person": person, "report": report})
     return render(
         request,
@@ -224,16 +224,17 @@ def tokens(request: HttpRequest) -> HttpResponse:
     issued = None
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            issued = actions.create_api_token(
+        issued = run_for_form(
+            request,
+            lambda: actions.create_api_token(
                 actor=user,
                 name=d["name"],
                 scope=TokenScope(d["scope"]),
                 expires_in_days=d["expires_in_days"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
+            ),
+            form=form,
+        )
+        if issued is not None:
             form = TokenForm()
     return render(
         request,
@@ -254,10 +255,9 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     token = ApiToken.objects.filter(pk=token_id, person=user).first()
     if token is None:
         raise NotFound("No such token.")
-    try:
-        actions.revoke_api_token(actor=user, token=token)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"Token “{token.name}” revoked.")
+    run_and_flash(
+        request,
+        lambda: actions.revoke_api_token(actor=user, token=token),
+        success=f"Token “{token.name}” revoked.",
+    )
     return redirect("identity:tokens")

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_http_methods
 
 from vetline.accounts.models import SocialAccount
 from vetline.accounts.selectors import visible_accounts
-from vetline.core.errors import DomainError
-from vetline.core.forms import form_error
+from vetline.core.errors import Conflict, Forbidden, NotFound
+from vetline.core.views_support import run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -41,19 +41,19 @@ def import_new(request: HttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None, person=user)
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
-        try:
-            job = actions.start_import(
+        job = run_for_form(
+            request,
+            lambda: actions.start_import(
                 actor=user,
                 account_id=form.cleaned_data["account"].pk,
                 fmt=form.cleaned_data["format"],
                 file_name=upload.name or "upload",
                 chunks=upload.chunks(),
-            )
-        except DomainError as exc:
-            if exc.status >= 403 and exc.status != 422:
-                raise
-            form_error(form, exc)
-        else:
+            ),
+            form=form,
+            propagate=(Forbidden, NotFound, Conflict),
+        )
+        if job is not None:
             return redirect("importers:detail", import_id=job.id)
     return render(request, "importers/new.html", {"form": form, "formats": FORMATS.values()})
 

@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from vetline.core.errors import DomainError
-from vetline.core.forms import errors_as_text, form_error
+from vetline.core.forms import errors_as_text
+from vetline.core.views_support import run_and_flash, run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
@@ -59,14 +59,15 @@ def policy_import(request: HttpRequest) -> HttpResponse:
     require(user, Perm.POLICY_MANAGE)
     form = PolicyImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            policy = actions.create_policy(
+        policy = run_for_form(
+            request,
+            lambda: actions.create_policy(
                 actor=user, spec_yaml=form.cleaned_data["spec_yaml"], note="Imported"
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Policy {policy.name} created (version 1).")
+            ),
+            form=form,
+            success=lambda p: f"Policy {p.name} created (version 1).",
+        )
+        if policy is not None:
             return redirect("policy:detail", policy.name)
     return render(request, "policy/import.html", {"form": form}, status=422 if form.errors else 200)
 
@@ -122,18 +123,19 @@ def policy_edit(request: HttpRequest, name: str) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            version = actions.save_policy_version(
+        version = run_for_form(
+            request,
+            lambda: actions.save_policy_version(
                 actor=user,
                 policy=policy,
                 spec_yaml=d["spec_yaml"],
                 note=d["note"],
                 based_on=d["based_on"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, f"Saved as version {version.number}.")
+            ),
+            form=form,
+            success=lambda v: f"Saved as version {v.number}.",
+        )
+        if version is not None:
             return redirect("policy:detail", policy.name)
     return render(
         request,
@@ -170,16 +172,17 @@ def policy_test(request: HttpRequest, name: str) -> HttpResponse:
     context: dict[str, Any] = {"policy": policy, "form": form}
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        try:
-            result = selectors.screen_text(
+        result = run_for_form(
+            request,
+            lambda: selectors.screen_text(
                 text=d["text"],
                 scope=d["scope"],
                 policy=policy,
                 rule_ids=[d["rule"]] if d["rule"] else None,
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
+            ),
+            form=form,
+        )
+        if result is not None:
             context.update(result_context(d["text"], result))
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "policy/_result.html", context)
@@ -206,15 +209,13 @@ def rule_draft(request: HttpRequest, name: str, rule_id: str) -> HttpResponse:
     require(user, Perm.POLICY_MANAGE)
     policy = selectors.get_policy(name)
     draft = request.POST.get("draft") == "1"
-    try:
-        version = actions.set_rule_draft(actor=user, policy=policy, rule_id=rule_id, draft=draft)
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(
-            request,
-            f"{rule_id} is now {'a draft' if draft else 'enforcing'} (version {version.number}).",
-        )
+    run_and_flash(
+        request,
+        lambda: actions.set_rule_draft(actor=user, policy=policy, rule_id=rule_id, draft=draft),
+        success=lambda v: (
+            f"{rule_id} is now {'a draft' if draft else 'enforcing'} (version {v.number})."
+        ),
+    )
     return redirect("policy:detail", policy.name)
 
 
@@ -237,8 +238,9 @@ def add_event(request: HttpRequest, name: str) -> HttpResponse:
     form = EventForm(request.POST)
     if form.is_valid():
         d = form.cleaned_data
-        try:
-            version = actions.add_sensitive_event(
+        run_and_flash(
+            request,
+            lambda: actions.add_sensitive_event(
                 actor=user,
                 policy=policy,
                 name=d["name"],
@@ -246,11 +248,9 @@ def add_event(request: HttpRequest, name: str) -> HttpResponse:
                 hashtags=_split(d["hashtags"]),
                 start=d["start"],
                 end=d["end"],
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"Event added (version {version.number}).")
+            ),
+            success=lambda v: f"Event added (version {v.number}).",
+        )
     else:
         messages.error(request, errors_as_text(form))
     return redirect("policy:detail", policy.name)
@@ -265,17 +265,16 @@ def import_domains(request: HttpRequest, name: str) -> HttpResponse:
     links = [r["id"] for r in _rules(policy) if r["kind"] == "links"]
     form = BadDomainsForm(request.POST, request.FILES, link_rules=links)
     if form.is_valid():
-        try:
-            version = actions.import_bad_domains(
+        run_and_flash(
+            request,
+            lambda: actions.import_bad_domains(
                 actor=user,
                 policy=policy,
                 rule_id=form.cleaned_data["rule"],
                 file_text=form.cleaned_data["file"],
-            )
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, f"{version.note} (version {version.number}).")
+            ),
+            success=lambda v: f"{v.note} (version {v.number}).",
+        )
     else:
         messages.error(request, errors_as_text(form))
     return redirect("policy:detail", policy.name)

@@ -4,6 +4,7 @@ drift list and field-by-field drift page. Thin: every write is an action."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -14,14 +15,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from vetline.archive.blobs import BlobError, check_name, default_store
-from vetline.core.errors import DomainError, NotFound
-from vetline.core.forms import errors_as_text, form_error
+from vetline.core.errors import NotFound
+from vetline.core.forms import errors_as_text
+from vetline.core.views_support import run_and_flash, run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require
 from vetline.identity.roles import Perm
 from vetline.profiles import actions, approval, selectors
 from vetline.profiles.forms import DecisionForm, DriftActionForm, ProposalForm
-from vetline.profiles.models import ProfileRevision
+from vetline.profiles.models import ProfileDrift, ProfileRevision
 from vetline.profiles.screening import field_texts, screen_profile
 from vetline.profiles.states import DriftState, ProposalState
 
@@ -70,8 +72,9 @@ def edit_profile(request: HttpRequest, account_id: int) -> HttpResponse:
     if request.method == "POST":
         form = ProposalForm(request.POST, request.FILES)
         if form.is_valid():
-            try:
-                revision = actions.save_proposal(
+            revision = run_for_form(
+                request,
+                lambda: actions.save_proposal(
                     actor=user,
                     account=account,
                     display_name=form.cleaned_data["display_name"],
@@ -81,16 +84,18 @@ def edit_profile(request: HttpRequest, account_id: int) -> HttpResponse:
                     photo=form.photo_bytes(),
                     remove_photo=form.cleaned_data["remove_photo"],
                     submit="submit" in request.POST,
-                )
-            except DomainError as exc:
-                form_error(form, exc)
-            else:
-                submitted = revision.proposal.status == ProposalState.SUBMITTED
-                messages.success(
-                    request,
-                    f"Revision {revision.number} saved"
-                    + (" and submitted to compliance." if submitted else "."),
-                )
+                ),
+                form=form,
+                success=lambda r: (
+                    f"Revision {r.number} saved"
+                    + (
+                        " and submitted to compliance."
+                        if r.proposal.status == ProposalState.SUBMITTED
+                        else "."
+                    )
+                ),
+            )
+            if revision is not None:
                 return redirect("profiles:edit", account.pk)
     else:
         form = ProposalForm(initial=_initial(current))
@@ -145,14 +150,11 @@ def screen_preview(request: HttpRequest, account_id: int) -> HttpResponse:
 def submit_profile(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     proposal = selectors.get_visible_proposal(user, pk)
-    try:
-        actions.submit_proposal(actor=user, proposal=proposal)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Submitted to compliance.")
+    run_and_flash(
+        request,
+        lambda: actions.submit_proposal(actor=user, proposal=proposal),
+        success="Submitted to compliance.",
+    )
     return redirect("profiles:edit", proposal.account_id)
 
 
@@ -161,14 +163,14 @@ def submit_profile(request: HttpRequest, pk: int) -> HttpResponse:
 def withdraw_profile(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     proposal = selectors.get_visible_proposal(user, pk)
-    try:
-        actions.withdraw_proposal(actor=user, proposal=proposal)
-    except DomainError as exc:
-        if isinstance(exc, NotFound):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Withdrawn: the profile is a draft again.")
+    run_and_flash(
+        request,
+        lambda: actions.withdraw_proposal(actor=user, proposal=proposal),
+        success="Withdrawn: the profile is a draft again.",
+        # Withdrawing the request is refused to anyone but whoever submitted it (the owner at
+        # the time): news for this page, not a 403.
+        propagate=(NotFound,),
+    )
     return redirect("profiles:edit", proposal.account_id)
 
 
@@ -238,27 +240,29 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, errors_as_text(form))
         return redirect("profiles:review", proposal.pk)
     data = form.cleaned_data
-    try:
-        if data["decision"] == "approve":
-            actions.approve_proposal(
+    if data["decision"] == "approve":
+        decided = run_and_flash(
+            request,
+            lambda: actions.approve_proposal(
                 actor=user,
                 proposal=proposal,
                 revision_number=data["revision"],
                 comment=data["comment"],
-            )
-            messages.success(request, f"Approved the profile of {proposal.account}.")
-        else:
-            actions.reject_proposal(
+            ),
+            success=f"Approved the profile of {proposal.account}.",
+        )
+    else:
+        decided = run_and_flash(
+            request,
+            lambda: actions.reject_proposal(
                 actor=user,
                 proposal=proposal,
                 revision_number=data["revision"],
                 comment=data["comment"],
-            )
-            messages.success(request, f"Returned the profile of {proposal.account} with comments.")
-    except DomainError as exc:
-        if exc.status in (403, 404):
-            raise
-        messages.error(request, exc.message)
+            ),
+            success=f"Returned the profile of {proposal.account} with comments.",
+        )
+    if decided is None:
         return redirect("profiles:review", proposal.pk)
     if request.POST.get("next") == "inbox":
         return redirect("profiles:inbox")
@@ -348,39 +352,39 @@ def drift_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def drift_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+def _drift_action(
+    request: HttpRequest,
+    pk: int,
+    act: Callable[[Person, ProfileDrift, str], ProfileDrift],
+    done: str,
+) -> HttpResponse:
     user = _user(request)
     drift = selectors.get_visible_drift(user, pk)
     form = DriftActionForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise DomainError(errors_as_text(form))
-        actions.acknowledge_drift(actor=user, drift=drift, comment=form.cleaned_data["comment"])
-    except DomainError as exc:
-        if isinstance(exc, NotFound) or exc.status == 403:
-            raise
-        messages.error(request, exc.message)
+    if not form.is_valid():
+        messages.error(request, errors_as_text(form))
     else:
-        messages.success(request, "Drift acknowledged.")
+        run_and_flash(request, lambda: act(user, drift, form.cleaned_data["comment"]), success=done)
     return redirect("profiles:drift", drift.pk)
+
+
+@login_required
+@require_POST
+def drift_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    return _drift_action(
+        request,
+        pk,
+        lambda u, d, comment: actions.acknowledge_drift(actor=u, drift=d, comment=comment),
+        "Drift acknowledged.",
+    )
 
 
 @login_required
 @require_POST
 def drift_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    drift = selectors.get_visible_drift(user, pk)
-    form = DriftActionForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise DomainError(errors_as_text(form))
-        actions.resolve_drift(actor=user, drift=drift, resolution=form.cleaned_data["comment"])
-    except DomainError as exc:
-        if isinstance(exc, NotFound) or exc.status == 403:
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Drift resolved.")
-    return redirect("profiles:drift", drift.pk)
+    return _drift_action(
+        request,
+        pk,
+        lambda u, d, comment: actions.resolve_drift(actor=u, drift=d, resolution=comment),
+        "Drift resolved.",
+    )

@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from vetline.accounts.models import AccountKind, Assignment, SocialAccount
-from vetline.core.errors import DomainError, Forbidden, NotFound
-from vetline.core.forms import errors_as_text, form_error
+from vetline.core.errors import NotFound
+from vetline.core.forms import errors_as_text
+from vetline.core.views_support import ACCESS_ERRORS, run_and_flash, run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require, require_any
 from vetline.identity.roles import Capability, Perm
@@ -172,12 +173,13 @@ def compose(request: HttpRequest) -> HttpResponse:
         request.POST or None, request.FILES or None, accounts=accounts, initial=initial
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            draft = actions.create_draft(actor=user, data=_draft_input(form))
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Draft saved and screened.")
+        draft = run_for_form(
+            request,
+            lambda: actions.create_draft(actor=user, data=_draft_input(form)),
+            form=form,
+            success="Draft saved and screened.",
+        )
+        if draft is not None:
             return redirect("publishing:draft", draft.pk)
     return render(
         request,
@@ -210,14 +212,15 @@ def edit(request: HttpRequest, draft_id: int) -> HttpResponse:
         request.POST or None, request.FILES or None, accounts=accounts, initial=initial
     )
     if request.method == "POST" and form.is_valid():
-        try:
-            actions.save_draft(
+        saved = run_for_form(
+            request,
+            lambda: actions.save_draft(
                 actor=user, draft_id=draft.pk, data=_draft_input(form, keep_media_from=rev.pk)
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Saved as a new revision and screened.")
+            ),
+            form=form,
+            success="Saved as a new revision and screened.",
+        )
+        if saved is not None:
             return redirect("publishing:draft", draft.pk)
     return render(
         request,
@@ -286,16 +289,13 @@ def _back(draft_id: int) -> HttpResponse:
 @require_POST
 def submit(request: HttpRequest, draft_id: int) -> HttpResponse:
     user = _user(request)
-    try:
-        actions.submit_draft(
+    run_and_flash(
+        request,
+        lambda: actions.submit_draft(
             actor=user, draft_id=draft_id, revision_sha256=request.POST.get("sha256", "")[:64]
-        )
-    except DomainError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Submitted for approval.")
+        ),
+        success="Submitted for approval.",
+    )
     return _back(draft_id)
 
 
@@ -322,14 +322,13 @@ def override(request: HttpRequest, revision_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, errors_as_text(form))
         return _back(rev.draft_id)
-    try:
-        actions.override_block(actor=user, revision_id=rev.pk, reason=form.cleaned_data["reason"])
-    except DomainError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Override recorded; approvers will see your reason.")
+    run_and_flash(
+        request,
+        lambda: actions.override_block(
+            actor=user, revision_id=rev.pk, reason=form.cleaned_data["reason"]
+        ),
+        success="Override recorded; approvers will see your reason.",
+    )
     return _back(rev.draft_id)
 
 
@@ -340,14 +339,11 @@ def retry(request: HttpRequest, publication_id: int) -> HttpResponse:
     pub = Publication.objects.filter(pk=publication_id).first()
     if pub is None:
         raise NotFound("No such publication.")
-    try:
-        actions.retry_publication(actor=user, publication_id=pub.pk)
-    except DomainError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "Queued again.")
+    run_and_flash(
+        request,
+        lambda: actions.retry_publication(actor=user, publication_id=pub.pk),
+        success="Queued again.",
+    )
     return _back(pub.draft_id)
 
 
@@ -400,8 +396,9 @@ def decide(request: HttpRequest, request_id: int) -> HttpResponse:
     req = approvals.get_request(user, request_id)
     form = DecisionForm(request.POST)
     if form.is_valid():
-        try:
-            approvals.decide(
+        run_for_form(
+            request,
+            lambda: approvals.decide(
                 actor=user,
                 request_id=req.pk,
                 decision=form.cleaned_data["decision"],
@@ -409,11 +406,11 @@ def decide(request: HttpRequest, request_id: int) -> HttpResponse:
                 subject_sha256=form.cleaned_data["subject_sha256"],
                 on_behalf_of_id=form.cleaned_data.get("on_behalf_of"),
                 step_position=form.cleaned_data.get("step_position"),
-            )
-        except DomainError as exc:
-            if isinstance(exc, NotFound | Forbidden):
-                raise
-            form_error(form, exc)
+            ),
+            form=form,
+            # Not the person's step, or four-eyes: the central 403, not a form error.
+            propagate=ACCESS_ERRORS,
+        )
     if form.errors:
         req.refresh_from_db()
         ctx = _review_context(user, req)
@@ -434,15 +431,16 @@ def freezes(request: HttpRequest) -> HttpResponse:
     require(user, Perm.PUBLISHING_FREEZE)
     form = FreezeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            freeze = actions.start_freeze(
+        freeze = run_for_form(
+            request,
+            lambda: actions.start_freeze(
                 actor=user,
                 reason=form.cleaned_data["reason"],
                 account_ids=[a.pk for a in form.cleaned_data["accounts"]],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
+            ),
+            form=form,
+        )
+        if freeze is not None:
             messages.warning(request, "Publishing is frozen.")
             return redirect("publishing:freeze", freeze.pk)
     return render(
@@ -479,14 +477,12 @@ def freeze_resolve(request: HttpRequest, freeze_id: int, publication_id: int) ->
     if decision not in (HeldResolution.RECONFIRMED, HeldResolution.WITHDRAWN):
         messages.error(request, "Re-confirm or withdraw.")
     else:
-        try:
-            actions.resolve_held(
+        run_and_flash(
+            request,
+            lambda: actions.resolve_held(
                 actor=user, freeze_id=freeze_id, publication_id=publication_id, decision=decision
-            )
-        except DomainError as exc:
-            if isinstance(exc, NotFound | Forbidden):
-                raise
-            messages.error(request, exc.message)
+            ),
+        )
     return redirect("publishing:freeze", freeze_id)
 
 
@@ -495,16 +491,13 @@ def freeze_resolve(request: HttpRequest, freeze_id: int, publication_id: int) ->
 def freeze_lift(request: HttpRequest, freeze_id: int) -> HttpResponse:
     user = _user(request)
     require(user, Perm.PUBLISHING_FREEZE)
-    try:
-        actions.lift_freeze(
+    run_and_flash(
+        request,
+        lambda: actions.lift_freeze(
             actor=user, freeze_id=freeze_id, reason=request.POST.get("reason", "")[:2000]
-        )
-    except DomainError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, "The freeze is lifted.")
+        ),
+        success="The freeze is lifted.",
+    )
     return redirect("publishing:freeze", freeze_id)
 
 
@@ -546,21 +539,23 @@ def chains(request: HttpRequest) -> HttpResponse:
     form = ChainForm(request.POST if request.method == "POST" and not is_group else None)
     group_form = GroupForm(request.POST if is_group else None, prefix="group")
     if request.method == "POST" and is_group and group_form.is_valid():
-        try:
-            approvals.save_group(
+        group = run_for_form(
+            request,
+            lambda: approvals.save_group(
                 actor=user,
                 name=group_form.cleaned_data["name"],
                 accounts=list(group_form.cleaned_data["members"]),
-            )
-        except DomainError as exc:
-            form_error(group_form, exc)
-        else:
-            messages.success(request, "Group saved: give it a chain below.")
+            ),
+            form=group_form,
+            success="Group saved: give it a chain below.",
+        )
+        if group is not None:
             return redirect("publishing:chains")
     if request.method == "POST" and not is_group and form.is_valid():
         cd = form.cleaned_data
-        try:
-            approvals.save_chain(
+        chain = run_for_form(
+            request,
+            lambda: approvals.save_chain(
                 actor=user,
                 name=cd["name"],
                 subject_kind=cd["subject_kind"],
@@ -569,11 +564,11 @@ def chains(request: HttpRequest) -> HttpResponse:
                 group=cd.get("group"),
                 requires_approval=bool(cd.get("requires_approval")),
                 approval_valid_hours=cd["approval_valid_hours"],
-            )
-        except DomainError as exc:
-            form_error(form, exc)
-        else:
-            messages.success(request, "Chain saved. Requests already under way keep their steps.")
+            ),
+            form=form,
+            success="Chain saved. Requests already under way keep their steps.",
+        )
+        if chain is not None:
             return redirect("publishing:chains")
     active = (
         ApprovalChain.objects.filter(is_active=True)
@@ -610,19 +605,20 @@ def delegations(request: HttpRequest) -> HttpResponse:
         if delegate is None:
             form.add_error("delegate", "Nobody active has that e-mail address.")
         else:
-            try:
-                approvals.create_delegation(
+            delegation = run_for_form(
+                request,
+                lambda: approvals.create_delegation(
                     actor=user,
                     delegator=user,
                     delegate=delegate,
                     starts_at=starts,
                     ends_at=ends,
                     reason=cd["reason"],
-                )
-            except DomainError as exc:
-                form_error(form, exc)
-            else:
-                messages.success(request, f"{delegate} stands in for you.")
+                ),
+                form=form,
+                success=f"{delegate} stands in for you.",
+            )
+            if delegation is not None:
                 return redirect("publishing:delegations")
     mine = Delegation.objects.filter(delegator=user) | Delegation.objects.filter(delegate=user)
     if user.can(Perm.APPROVAL_CHAINS_MANAGE):
@@ -665,14 +661,12 @@ def rogue_posts(request: HttpRequest) -> HttpResponse:
 @require_POST
 def rogue_acknowledge(request: HttpRequest, rogue_id: int) -> HttpResponse:
     user = _user(request)
-    try:
-        actions.acknowledge_rogue(
+    run_and_flash(
+        request,
+        lambda: actions.acknowledge_rogue(
             actor=user, rogue_id=rogue_id, note=request.POST.get("note", "")[:5000]
-        )
-    except DomainError as exc:
-        if isinstance(exc, NotFound | Forbidden):
-            raise
-        messages.error(request, exc.message)
+        ),
+    )
     return redirect(reverse("publishing:rogue"))
 
 

@@ -17,8 +17,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from vetline.archive.models import ArchivedRecord
-from vetline.core.errors import DomainError, NotFound
-from vetline.core.forms import errors_as_text, form_error
+from vetline.core.errors import NotFound
+from vetline.core.forms import errors_as_text
+from vetline.core.views_support import run_and_flash, run_for_form
 from vetline.identity.models import Person
 from vetline.identity.permissions import require, require_any
 from vetline.identity.roles import Perm
@@ -162,14 +163,7 @@ def item(request: HttpRequest, item_id: int) -> HttpResponse:
 def _item_action(request: HttpRequest, item_id: int, fn: Any, done: str) -> HttpResponse:
     user = _user(request)
     it = selectors.get_item(user, item_id)
-    try:
-        fn(user, it)
-    except DomainError as exc:
-        if exc.status in (403, 404):
-            raise
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, done)
+    run_and_flash(request, lambda: fn(user, it), success=done)
     if selectors.visible_items(user).filter(pk=item_id).exists():
         return redirect("supervision:item", item_id)
     return redirect("supervision:queue")
@@ -238,14 +232,15 @@ def bulk_false_positives(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, errors_as_text(form))
         return redirect("supervision:queue")
-    try:
-        done = actions.bulk_dispose_false_positives(
+    run_and_flash(
+        request,
+        lambda: actions.bulk_dispose_false_positives(
             actor=user, item_ids=ids, reason=form.cleaned_data["reason"]
-        )
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{len(done)} item(s) closed as false positives.")
+        ),
+        success=lambda done: f"{len(done)} item(s) closed as false positives.",
+        # Items closed or taken by someone else since the queue was shown: news for the queue.
+        propagate=(),
+    )
     return redirect("supervision:queue")
 
 
@@ -272,40 +267,49 @@ def manage(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         which = request.POST.get("form", "")
-        try:
-            if which == "settings":
-                settings_form = forms.SettingsForm(request.POST)
-                if settings_form.is_valid():
-                    d = settings_form.cleaned_data
-                    actions.update_settings(
+        done: object = None
+        if which == "settings":
+            settings_form = forms.SettingsForm(request.POST)
+            if settings_form.is_valid():
+                d = settings_form.cleaned_data
+                done = run_for_form(
+                    request,
+                    lambda: actions.update_settings(
                         actor=user,
                         policy=d["policy"],
                         flag_min_severity=d["flag_min_severity"],
                         overdue_after_days=d["overdue_after_days"],
-                    )
-                    messages.success(request, "Settings saved.")
-                    return redirect("supervision:manage")
-            elif which == "population":
-                population_form = forms.PopulationForm(request.POST)
-                if population_form.is_valid():
-                    d = population_form.cleaned_data
-                    actions.create_population(
+                    ),
+                    form=settings_form,
+                    success="Settings saved.",
+                )
+        elif which == "population":
+            population_form = forms.PopulationForm(request.POST)
+            if population_form.is_valid():
+                d = population_form.cleaned_data
+                lists = population_form.cleaned_lists()
+                done = run_for_form(
+                    request,
+                    lambda: actions.create_population(
                         actor=user,
                         name=d["name"],
                         accounts=list(d["accounts"]),
                         people=list(d["people"]),
                         directions=d["directions"],
                         networks=d["networks"],
-                        business_units=population_form.cleaned_lists()["business_units"],
-                        record_classes=population_form.cleaned_lists()["record_classes"],
-                    )
-                    messages.success(request, "Population created.")
-                    return redirect("supervision:manage")
-            elif which == "queue":
-                queue_form = forms.QueueForm(request.POST)
-                if queue_form.is_valid():
-                    d = queue_form.cleaned_data
-                    actions.create_queue(
+                        business_units=lists["business_units"],
+                        record_classes=lists["record_classes"],
+                    ),
+                    form=population_form,
+                    success="Population created.",
+                )
+        elif which == "queue":
+            queue_form = forms.QueueForm(request.POST)
+            if queue_form.is_valid():
+                d = queue_form.cleaned_data
+                done = run_for_form(
+                    request,
+                    lambda: actions.create_queue(
                         actor=user,
                         name=d["name"],
                         population=d["population"],
@@ -313,14 +317,17 @@ def manage(request: HttpRequest) -> HttpResponse:
                         escalate_to=d["escalate_to"],
                         is_default=d["is_default"],
                         sla_days=d["sla_days"],
-                    )
-                    messages.success(request, "Queue created.")
-                    return redirect("supervision:manage")
-            elif which == "route":
-                route_form = forms.RouteForm(request.POST)
-                if route_form.is_valid():
-                    d = route_form.cleaned_data
-                    actions.create_routing_rule(
+                    ),
+                    form=queue_form,
+                    success="Queue created.",
+                )
+        elif which == "route":
+            route_form = forms.RouteForm(request.POST)
+            if route_form.is_valid():
+                d = route_form.cleaned_data
+                done = run_for_form(
+                    request,
+                    lambda: actions.create_routing_rule(
                         actor=user,
                         queue=d["queue"],
                         priority=d["priority"],
@@ -328,30 +335,24 @@ def manage(request: HttpRequest) -> HttpResponse:
                         population=d["population"],
                         policy_rule_id=d["policy_rule_id"],
                         min_severity=d["min_severity"],
-                    )
-                    messages.success(request, "Routing rule added.")
-                    return redirect("supervision:manage")
-            elif which == "route_off":
-                rule = RoutingRule.objects.filter(pk=_int(request.POST.get("rule")) or 0).first()
-                if rule is None:
-                    raise NotFound("No such routing rule.")
-                actions.deactivate_routing_rule(actor=user, rule=rule)
-                messages.success(request, "Routing rule switched off.")
-                return redirect("supervision:manage")
-            else:
-                messages.error(request, "Unknown form.")
-                return redirect("supervision:manage")
-        except DomainError as exc:
-            if exc.status == 404:
-                raise
-            target = {
-                "settings": settings_form,
-                "population": population_form,
-                "queue": queue_form,
-                "route": route_form,
-            }.get(which)
-            if target is not None:
-                form_error(target, exc)
+                    ),
+                    form=route_form,
+                    success="Routing rule added.",
+                )
+        elif which == "route_off":
+            rule = RoutingRule.objects.filter(pk=_int(request.POST.get("rule")) or 0).first()
+            if rule is None:
+                raise NotFound("No such routing rule.")
+            done = run_and_flash(
+                request,
+                lambda: actions.deactivate_routing_rule(actor=user, rule=rule),
+                success="Routing rule switched off.",
+            )
+        else:
+            messages.error(request, "Unknown form.")
+            return redirect("supervision:manage")
+        if done is not None:
+            return redirect("supervision:manage")
         status = 422
     return render(
         request,
@@ -387,12 +388,13 @@ def plans(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             d = form.cleaned_data
-            try:
-                plan = actions.create_sampling_plan(actor=user, **d)
-            except DomainError as exc:
-                form_error(form, exc)
-            else:
-                messages.success(request, f"Plan “{plan}” created.")
+            plan = run_for_form(
+                request,
+                lambda: actions.create_sampling_plan(actor=user, **d),
+                form=form,
+                success=lambda p: f"Plan “{p}” created.",
+            )
+            if plan is not None:
                 return redirect("supervision:plan", plan.pk)
         status = 422
     return render(
@@ -457,16 +459,17 @@ def retro(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             start, end = form.range()
-            try:
-                run = actions.start_retro_run(
+            run = run_for_form(
+                request,
+                lambda: actions.start_retro_run(
                     actor=user,
                     policy=form.cleaned_data["policy"],
                     captured_from=start,
                     captured_to=end,
-                )
-            except DomainError as exc:
-                form_error(form, exc)
-            else:
+                ),
+                form=form,
+            )
+            if run is not None:
                 return redirect("supervision:retro_detail", run.pk)
         status = 422
     runs = list(RetroRun.objects.select_related("policy", "policy_version")[:50])
@@ -498,12 +501,13 @@ def inspect(request: HttpRequest) -> HttpResponse:
     if request.GET and form.is_valid():
         d = form.cleaned_data
         start, end = forms.day_range(d["start"], d["end"])
-        try:
-            timeline = actions.inspect_interactions(
+        timeline = run_for_form(
+            request,
+            lambda: actions.inspect_interactions(
                 actor=user, person=d["person"], account=d["account"], start=start, end=end
-            )
-        except DomainError as exc:
-            form_error(form, exc)
+            ),
+            form=form,
+        )
     return render(
         request,
         "supervision/inspect.html",
@@ -616,14 +620,15 @@ def reports(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             d = form.cleaned_data
             start, end = forms.day_range(d["start"], d["end"])
-            try:
-                rep = report_actions.generate_report(
+            rep = run_for_form(
+                request,
+                lambda: report_actions.generate_report(
                     actor=user, start=start, end=end, population=d["population"]
-                )
-            except DomainError as exc:
-                form_error(form, exc)
-            else:
-                messages.success(request, "Report generated and archived.")
+                ),
+                form=form,
+                success="Report generated and archived.",
+            )
+            if rep is not None:
                 return redirect("supervision:report", rep.pk)
         status = 422
     page = Paginator(

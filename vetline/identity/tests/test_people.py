@@ -77,6 +77,20 @@ def test_role_grant_and_revoke_are_audited(world, api) -> None:  # type: ignore[
     assert audit_actions_since(start) == ["identity.role.grant", "identity.role.revoke"]
 
 
+def test_revoking_a_role_twice_says_so_on_the_page(world) -> None:  # type: ignore[no-untyped-def]
+    """A second click finds the role gone: a message on the person's page, not a 404."""
+    person = world.people[Role.PUBLISHER]
+    browser = Client()
+    browser.force_login(world.people[Role.ADMINISTRATOR])
+    url = f"/people/{person.pk}/roles/publisher/revoke/"
+    first = browser.post(url, follow=True)
+    assert first.redirect_chain == [(f"/people/{person.pk}/", 302)]
+    assert "Publisher role removed from" in first.content.decode()
+    again = browser.post(url, follow=True)
+    assert again.redirect_chain == [(f"/people/{person.pk}/", 302)]
+    assert "does not hold the Publisher role." in again.content.decode()
+
+
 def test_create_person_via_api_and_form(world, api, login) -> None:  # type: ignore[no-untyped-def]
     call = api(world.people[Role.ADMINISTRATOR])
     r = call(

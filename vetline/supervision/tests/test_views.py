@@ -244,3 +244,20 @@ def test_monthly_schedule_reports_last_month_once(desk: Any) -> None:
     assert generate_scheduled_report(now=now) is None
     monthly_report_job.call_local()  # this month's run: a different period, one more report
     assert SupervisionReport.objects.count() == 2
+
+
+def test_bulk_page_says_which_items_it_may_not_close(desk: Any, client: Client) -> None:
+    """An item another queue's reviewer holds is news for the queue page (all or nothing),
+    not a 404 of the whole page."""
+    mine = ReviewItem.objects.get(record_id=desk.records["a1"])
+    theirs = ReviewItem.objects.get(record_id=desk.records["b1"])
+    client.force_login(desk.sup)
+    response = client.post(
+        "/supervision/bulk-false-positives/",
+        {"items": [mine.pk, theirs.pk], "reason": "Noise."},
+        follow=True,
+    )
+    assert response.redirect_chain == [("/supervision/", 302)]
+    assert "not yours to see" in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.disposition != "false_positive"
