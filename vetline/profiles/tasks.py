@@ -9,6 +9,7 @@ from typing import Any
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
+from vetline.archive.signals import Kick
 from vetline.core.context import RequestContext, use_context
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,12 @@ def detect_drift_task() -> dict[str, int]:
     return _run()
 
 
+#: At most one drift run is queued per this many seconds by the archive's kicks (a burst of
+#: batches would otherwise queue one run each).
+KICK_WINDOW_SECONDS = 2
+_kick = Kick(detect_drift_task, window_seconds=KICK_WINDOW_SECONDS)
+
+
 @db_periodic_task(crontab(minute="*/10"))
 @lock_task("profiles-drift")
 def detect_drift_job() -> dict[str, int]:
@@ -40,6 +47,6 @@ def detect_drift_job() -> dict[str, int]:
 def on_records_archived(sender: Any, record_ids: list[int] | None = None, **kwargs: Any) -> None:
     """Receiver of ``records_archived``: a kick only, quick and never raising."""
     try:
-        detect_drift_task()
+        _kick()
     except Exception:
         logger.exception("profiles.drift.kick_failed")

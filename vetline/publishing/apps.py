@@ -6,9 +6,9 @@ from django.apps import AppConfig
 def on_records_archived(sender: Any, **kwargs: Any) -> None:
     """Receiver of ``records_archived``: a kick only (the cursor catches up), never raising."""
     try:
-        from vetline.publishing.tasks import follow_archive_task
+        from vetline.publishing.tasks import kick_follow_archive
 
-        follow_archive_task()
+        kick_follow_archive()
     except Exception:  # the periodic tick catches up
         import logging
 

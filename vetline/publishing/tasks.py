@@ -9,6 +9,7 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
+from vetline.archive.signals import Kick
 from vetline.core.context import RequestContext, use_context
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,11 @@ def follow_archive_task() -> int:
             if n == 0:
                 break
     return total
+
+
+#: The rogue-post follower is queued at most once a second by the archive's kicks: the first
+#: batch of a burst at once, the rest by one run at the end of the second.
+kick_follow_archive = Kick(follow_archive_task, window_seconds=1)
 
 
 @db_periodic_task(crontab(minute="*"))

@@ -9,6 +9,7 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task, lock_task
 
+from vetline.archive.signals import Kick
 from vetline.core.context import RequestContext, use_context
 
 logger = logging.getLogger(__name__)
@@ -72,15 +73,17 @@ def monthly_report_job() -> int:
     return 0 if report is None else report.pk
 
 
-#: The follower starts this long after a kick, so a burst of batches (an import, a capture
-#: run) is screened by one run rather than one run per batch.
-KICK_DELAY_SECONDS = 5
+#: At most one follower run is queued per this many seconds, so a burst of batches (an import,
+#: a capture run) is screened by a few runs rather than one run per batch.
+KICK_WINDOW_SECONDS = 5
+
+_kick = Kick(follow_records_task, window_seconds=KICK_WINDOW_SECONDS)
 
 
 def on_records_archived(sender: object, **kwargs: object) -> None:
-    """The kick: schedule the follower. Quick and never raises (the catch-up job covers a
-    loss)."""
+    """The kick: queue the follower (see :class:`~vetline.archive.signals.Kick`). Quick and
+    never raises (the catch-up job covers a loss)."""
     try:
-        follow_records_task.schedule(delay=KICK_DELAY_SECONDS)
+        _kick()
     except Exception:  # pragma: no cover - the queue being down must not break ingest
         logger.exception("supervision.flags.kick_failed")
