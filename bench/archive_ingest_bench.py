@@ -28,7 +28,11 @@ linearly to 10 million records, and says so; the CPU time of the main and worker
 reported too.
 
     python -m bench.archive_ingest_bench [--items 50000] [--batch 1000]
-        [--verify-records 1000000] [--database-url postgres://…/NAME]
+        [--verify-records 1000000] [--database-url postgres://…/NAME] [--keep-verify-database]
+
+``--keep-verify-database`` (PostgreSQL) keeps NAME_bench_verify and, when it already holds
+``--verify-records`` records, verifies it again without rebuilding: building 10 million records
+takes a quarter of an hour, so the log can be built once and verified on a quiet machine.
 
 Sets up its own databases: SQLite files in a temporary data directory, or (with
 ``--database-url postgres://…/NAME``) fresh PostgreSQL databases NAME_bench and
@@ -51,6 +55,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_VERIFY_RECORDS = 10_000_000
@@ -81,18 +87,26 @@ def _items(prefix: str, n: int, start: int = 0) -> list[dict[str, Any]]:
     ]
 
 
-def _pg_database(url: str, suffix: str) -> tuple[str, Any]:
+def _pg_database(url: str, suffix: str, *, keep: bool = False) -> tuple[str, Any]:
+    """A fresh database NAME{suffix} (kept as it is when ``keep`` and it exists); returns its
+    URL and what teardown needs to drop it (None when kept)."""
     import psycopg
 
     head, _, name = url.rpartition("/")
     bench = f"{name or 'vetline'}{suffix}"
     admin = psycopg.connect(f"{head}/postgres", autocommit=True)
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench]).fetchone()
+    if keep:
+        if not exists:
+            admin.execute(f'CREATE DATABASE "{bench}"')
+        admin.close()
+        return f"{head}/{bench}", None
     admin.execute(f'DROP DATABASE IF EXISTS "{bench}" WITH (FORCE)')
     admin.execute(f'CREATE DATABASE "{bench}"')
     return f"{head}/{bench}", (admin, bench)
 
 
-def _setup(database_url: str, suffix: str) -> tuple[Any, Any]:
+def _setup(database_url: str, suffix: str, *, keep: bool = False) -> tuple[Any, Any]:
     """Environment for a fresh database, then Django. Returns (temp dir, PG cleanup)."""
     tmp = tempfile.TemporaryDirectory(prefix="vetline-archive-bench-")
     os.environ["VETLINE_DATA_DIR"] = tmp.name
@@ -103,7 +117,7 @@ def _setup(database_url: str, suffix: str) -> tuple[Any, Any]:
     os.environ.pop("REDIS_URL", None)
     cleanup = None
     if database_url:
-        os.environ["DATABASE_URL"], cleanup = _pg_database(database_url, suffix)
+        os.environ["DATABASE_URL"], cleanup = _pg_database(database_url, suffix, keep=keep)
     else:
         os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "vetline.settings"
@@ -399,17 +413,25 @@ def _batches(n: int, size: int) -> Iterator[list[dict[str, Any]]]:
 
 
 def verify_phase(args: argparse.Namespace) -> dict[str, Any]:
-    _, cleanup = _setup(args.database_url, "_bench_verify")
+    keep = bool(args.keep_verify_database and args.database_url)
+    _, cleanup = _setup(args.database_url, "_bench_verify", keep=keep)
     from vetline.archive.actions import ingest_batch, sign_tree_head
+    from vetline.archive.models import ArchivedRecord, TreeHead
     from vetline.archive.verification import _default_workers, verify_database
 
-    (account,) = _accounts("@verify")
     n = args.verify_records
-    t0 = time.perf_counter()
-    for batch in _batches(n, 10_000):
-        ingest_batch(items=batch, account=account, source="bench", actor=None, screen=False)
-    build_s = time.perf_counter() - t0
-    head = sign_tree_head()
+    build_s = None
+    if not (keep and ArchivedRecord.objects.count() == n and TreeHead.objects.exists()):
+        (account,) = _accounts("@verify")
+        t0 = time.perf_counter()
+        with tqdm(total=n, desc="building the log", unit="rec", file=sys.stderr) as bar:
+            for batch in _batches(n, 10_000):
+                ingest_batch(items=batch, account=account, source="bench", actor=None, screen=False)
+                bar.update(len(batch))
+        build_s = time.perf_counter() - t0
+        sign_tree_head()
+    head = TreeHead.objects.order_by("-tree_size").first()
+    assert head is not None
     load_start = os.getloadavg()[0]
     workers = _default_workers()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -441,7 +463,7 @@ def verify_phase(args: argparse.Namespace) -> dict[str, Any]:
             "measured" if n >= TARGET_VERIFY_RECORDS else f"extrapolated linearly from {n:,}"
         ),
         "target_full_verify_seconds_at_10M": TARGET_VERIFY_SECONDS,
-        "verify_build_ingest_msgs_per_s": round(n / build_s),
+        "verify_build_ingest_msgs_per_s": round(n / build_s) if build_s else "reused",
         "verify_load_average_1m": [round(load_start, 2), round(load_end, 2)],
     }
 
@@ -453,6 +475,12 @@ def main() -> None:
     parser.add_argument("--verify-records", type=int, default=1_000_000)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--phase", choices=["all", "ingest", "verify"], default="all")
+    parser.add_argument(
+        "--keep-verify-database",
+        action="store_true",
+        help="PostgreSQL: keep NAME_bench_verify afterwards and reuse it when it already holds "
+        "--verify-records records (build once, measure again on a quiet machine)",
+    )
     args = parser.parse_args()
     if args.phase != "all":
         phase = ingest_phase if args.phase == "ingest" else verify_phase
@@ -464,6 +492,8 @@ def main() -> None:
         cmd = [sys.executable, "-m", "bench.archive_ingest_bench", "--phase", phase]
         for name in ("items", "batch", "verify_records", "database_url"):
             cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+        if args.keep_verify_database:
+            cmd.append("--keep-verify-database")
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode:
             sys.exit(f"the {phase} phase failed:\n{done.stderr}")

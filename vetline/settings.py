@@ -318,6 +318,8 @@ if not VETLINE_LOG_SIGNING_KEY and not PRODUCTION:
 VETLINE_LOG_TRUSTED_KEYS = _env_list("VETLINE_LOG_TRUSTED_KEYS")
 VETLINE_WITNESS_DIR = os.environ.get("VETLINE_WITNESS_DIR", str(DATA_DIR / "witness"))
 VETLINE_BLOB_DIR = os.environ.get("VETLINE_BLOB_DIR", str(DATA_DIR / "blobs"))
+# Largest attachment the REST API takes (POST /api/archive/blobs), in bytes.
+VETLINE_MAX_ATTACHMENT_BYTES = int(os.environ.get("VETLINE_MAX_ATTACHMENT_BYTES", "104857600"))
 # --- end of archive settings -----------------------------------------------------------------
 
 # --- Archive blob storage backend (vetline.archive.blobs; docs/operations.md) ----------------
@@ -345,6 +347,10 @@ VETLINE_CAPTURE_INTERVAL_MINUTES = int(os.environ.get("VETLINE_CAPTURE_INTERVAL_
 VETLINE_CAPTURE_LAG_ALERT_MINUTES = int(os.environ.get("VETLINE_CAPTURE_LAG_ALERT_MINUTES", "60"))
 VETLINE_CAPTURE_FAILURES_BEFORE_ALERT = int(
     os.environ.get("VETLINE_CAPTURE_FAILURES_BEFORE_ALERT", "3")
+)
+# Captured media larger than this are not fetched (the item is archived without them, audited).
+VETLINE_CAPTURE_MEDIA_MAX_BYTES = int(
+    os.environ.get("VETLINE_CAPTURE_MEDIA_MAX_BYTES", "104857600")
 )
 # Simulated customers on the training sandbox (on in development and the demo).
 VETLINE_SANDBOX_SIMULATOR = _env_bool("VETLINE_SANDBOX_SIMULATOR", not PRODUCTION and not TESTING)

@@ -4,6 +4,7 @@ recording verification runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -268,6 +269,8 @@ def ingest_batch(
                 cleaned.append((position, clean_item(item)))
         except ItemError as exc:
             bad.append((position, exc, _raw_bytes_of(item)))
+    if any(c.attachments for _, c in cleaned):
+        cleaned = _with_stored_attachments(cleaned, bad, items)
 
     policy = _screening_policy() if screen is not False and cleaned else None
     verdicts = {pos: _screen(policy, c) for pos, c in cleaned} if policy is not None else {}
@@ -501,6 +504,96 @@ def ingest_batch(
         "archive.ingest.batch", extra={"account": account.pk, "source": source, **report.counts()}
     )
     return report
+
+
+def _with_stored_attachments(
+    cleaned: list[tuple[int, CleanItem]],
+    bad: list[tuple[int, ItemError, bytes]],
+    items: Sequence[Mapping[str, Any] | bytes],
+) -> list[tuple[int, CleanItem]]:
+    """The items whose attachments are all in the blob store; the others go to ``bad`` (to be
+    quarantined: reprocessing them once the bytes are stored archives them). A record names
+    its attachments by their SHA-256, so a name without bytes behind it would be a record that
+    cannot be produced in full."""
+    from vetline.archive.blobs import default_store
+
+    store = default_store()
+    wanted = {digest for _, c in cleaned for digest in c.attachments}
+    missing = {digest for digest in wanted if not store.exists(digest)}
+    if not missing:
+        return cleaned
+    kept: list[tuple[int, CleanItem]] = []
+    for position, c in cleaned:
+        absent = [digest for digest in c.attachments if digest in missing]
+        if not absent:
+            kept.append((position, c))
+            continue
+        error = ItemError(
+            "missing_attachment",
+            f"attachment {absent[0]} is not in the blob store"
+            + (f" (nor {len(absent) - 1} more)" if len(absent) > 1 else "")
+            + ": store its bytes first (POST /api/archive/blobs), then reprocess this item",
+            remote_id=c.remote_id,
+        )
+        bad.append((position, error, _raw_bytes_of(items[position])))
+    bad.sort(key=lambda entry: entry[0])
+    return kept
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    sha256: str
+    size_bytes: int
+    already_stored: bool
+    retain_until: dt.datetime | None
+
+
+def store_attachment(
+    *, data: bytes, actor: Person | None, record_class: str = "", source: str = ""
+) -> StoredAttachment:
+    """Put an attachment's bytes in the blob store (content-addressed, write-once) before the
+    items naming it are ingested: the upload path of the REST API. Retained at least as long
+    as ``record_class`` requires (default: the longest configured period). Audited."""
+    from vetline.archive.blobs import BlobError, default_store, retain_until_for
+    from vetline.archive.models_retention import RecordClass
+
+    if actor is not None:
+        require(actor, Perm.ACCOUNTS_MANAGE)
+    if not data:
+        raise ValidationFailed("The attachment is empty.", field="file")
+    limit = int(settings.VETLINE_MAX_ATTACHMENT_BYTES)
+    if len(data) > limit:
+        raise ValidationFailed(
+            f"The attachment is larger than {limit:,} bytes (VETLINE_MAX_ATTACHMENT_BYTES).",
+            field="file",
+        )
+    if record_class and not RecordClass.objects.filter(code=record_class).exists():
+        raise ValidationFailed(f"No record class {record_class!r}.", field="record_class")
+    store = default_store()
+    digest = hashlib.sha256(data).hexdigest()
+    existed = store.exists(digest)
+    retain = retain_until_for(captured_at=timezone.now(), record_class=record_class or None)
+    try:
+        name = store.put(data, retain_until=retain)
+    except BlobError as exc:
+        raise ValidationFailed(f"The blob store refused the attachment: {exc}") from exc
+    with transaction.atomic():
+        audit(
+            action="archive.attachment.stored",
+            actor=actor,
+            object_type="archive.blob",
+            object_id=name,
+            object_repr=f"blob {name[:12]}…",
+            after={
+                "sha256": name,
+                "size_bytes": len(data),
+                "already_stored": existed,
+                "record_class": record_class,
+                "retain_until": retain.isoformat(),
+                "source": source[:100],
+            },
+        )
+    return StoredAttachment(name, len(data), existed, retain)
 
 
 def _append_audit_events(appender: LogAppender, *, lookback: int) -> int:

@@ -131,6 +131,65 @@ def ingest(request: HttpRequest, body: IngestIn) -> dict[str, Any]:
     return report.as_dict()
 
 
+class BlobOut(Schema):
+    sha256: str
+    size_bytes: int
+    already_stored: bool
+    retain_until: datetime | None
+
+
+class BlobQuery(Schema):
+    record_class: str = Field("", max_length=40)
+    source: str = Field("api", max_length=100)
+
+
+_BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The attachment's bytes, as they are (no multipart, no base64).",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "/blobs",
+    response=BlobOut,
+    summary="Store an attachment's bytes; items then name it by its SHA-256",
+    openapi_extra=_BINARY_BODY,
+)
+def store_blob(request: HttpRequest, params: Query[BlobQuery]) -> dict[str, Any]:
+    from django.conf import settings
+    from django.http.request import RawPostDataException
+
+    from vetline.core.errors import ValidationFailed
+
+    actor = require(api_actor(request), Perm.ACCOUNTS_MANAGE)
+    limit = int(settings.VETLINE_MAX_ATTACHMENT_BYTES)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise ValidationFailed(
+            f"The attachment is larger than {limit:,} bytes (VETLINE_MAX_ATTACHMENT_BYTES).",
+            field="body",
+        )
+    try:
+        data = request.read(limit + 1)  # the raw body (request.body would cap it at 2.5 MB)
+    except RawPostDataException as exc:  # already read as a form
+        raise ValidationFailed(
+            "Send the attachment's bytes as the request body (application/octet-stream).",
+            field="body",
+        ) from exc
+    stored = actions.store_attachment(
+        data=data, actor=actor, record_class=params.record_class, source=params.source
+    )
+    return {
+        "sha256": stored.sha256,
+        "size_bytes": stored.size_bytes,
+        "already_stored": stored.already_stored,
+        "retain_until": stored.retain_until,
+    }
+
+
 @router.get("/records", response=list[RecordOut])
 @paginate(BoundedPagination)
 def list_records(request: HttpRequest, filters: Query[RecordQuery]) -> Any:

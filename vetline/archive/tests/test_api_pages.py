@@ -35,6 +35,60 @@ def test_ingest_api(api: Any, world: Any) -> None:
     assert missing.status_code == 404
 
 
+def test_blob_upload_api_then_ingest_naming_it(api: Any, world: Any, settings: Any) -> None:
+    import hashlib
+
+    from vetline.archive.blobs import default_store
+    from vetline.audit.models import AuditEvent
+
+    call = api(world.people[Role.ADMINISTRATOR])
+    data = b"\x89PNG\r\n\x1a\n an image's bytes"
+    response = call(
+        "POST",
+        "/api/archive/blobs?record_class=business_communication",
+        data=data,
+        content_type="application/octet-stream",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    digest = hashlib.sha256(data).hexdigest()
+    assert body["sha256"] == digest and body["size_bytes"] == len(data)
+    assert body["already_stored"] is False and body["retain_until"]
+    assert default_store().get(digest) == data
+    event = AuditEvent.objects.filter(action="archive.attachment.stored").latest("id")
+    assert event.object_id == digest and event.after["size_bytes"] == len(data)
+    again = call("POST", "/api/archive/blobs", data=data, content_type="application/octet-stream")
+    assert again.json()["already_stored"] is True
+    ingest = call(
+        "POST",
+        "/api/archive/ingest",
+        json={
+            "account_id": world.corporate.pk,
+            "items": [item("with-image", attachments=[digest])],
+        },
+    )
+    assert ingest.json()["ingested"] == 1
+    # bad input: empty, too large, unknown record class, a reader
+    empty = call("POST", "/api/archive/blobs", data=b"", content_type="application/octet-stream")
+    assert empty.status_code == 422, empty.content
+    assert "empty" in empty.json()["detail"]
+    settings.VETLINE_MAX_ATTACHMENT_BYTES = 10
+    large = call("POST", "/api/archive/blobs", data=data, content_type="application/octet-stream")
+    assert large.status_code == 422 and "larger than 10 bytes" in large.json()["detail"]
+    settings.VETLINE_MAX_ATTACHMENT_BYTES = 10_000
+    unknown = call(
+        "POST",
+        "/api/archive/blobs?record_class=nope",
+        data=data,
+        content_type="application/octet-stream",
+    )
+    assert unknown.status_code == 422 and "record class" in unknown.json()["detail"]
+    reader = api(world.people[Role.COMPLIANCE_OFFICER])
+    octet = "application/octet-stream"
+    denied = reader("POST", "/api/archive/blobs", data=data, content_type=octet)
+    assert denied.status_code == 403
+
+
 def test_records_and_proof_api(api: Any, world: Any, ingest: Any) -> None:
     from vetline.archive.actions import sign_tree_head
 

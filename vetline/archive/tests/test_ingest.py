@@ -149,6 +149,7 @@ def test_reprocess_quarantined(ingest: Any, world: Any) -> None:
     ingest([item("a", text="first")])
     ingest([item("a", text="second"), b"\xff\xfe"])
     conflict, broken = QuarantinedItem.objects.order_by("position")
+
     admin = world.people[Role.ADMINISTRATOR]
     with pytest.raises(Forbidden):
         reprocess_quarantined(item_ids=[broken.pk], actor=world.people[Role.AUDITOR])
@@ -204,6 +205,37 @@ def test_attachments_reference_blobs(ingest: Any) -> None:
     digest = default_store().put(b"\x89PNG fake image")
     report = ingest([item("att", attachments=[digest])])
     assert ArchivedRecord.objects.get(pk=report.items[0].record_id).attachments == [digest]
+
+
+def test_an_item_naming_a_blob_that_is_not_stored_is_quarantined_until_it_is(
+    ingest: Any, world: Any
+) -> None:
+    import hashlib
+
+    from vetline.archive.actions import reprocess_quarantined
+    from vetline.archive.blobs import default_store
+
+    stored = default_store().put(b"stored image bytes")
+    absent = hashlib.sha256(b"bytes nobody uploaded").hexdigest()
+    report = ingest(
+        [
+            item("ok", attachments=[stored]),
+            item("lost", attachments=[stored, absent]),
+            item("plain"),
+        ]
+    )
+    assert [r.status for r in report.items] == ["ingested", "quarantined", "ingested"]
+    assert report.items[1].reason_code == "missing_attachment"
+    assert absent in report.items[1].reason and "POST /api/archive/blobs" in report.items[1].reason
+    assert not ArchivedRecord.objects.filter(remote_id="lost").exists()
+    # once the bytes are stored, reprocessing archives it
+    assert default_store().put(b"bytes nobody uploaded") == absent
+    from vetline.identity.roles import Role
+
+    admin = world.people[Role.ADMINISTRATOR]
+    again = reprocess_quarantined(item_ids=[report.items[1].quarantine_id], actor=admin)
+    assert again.ingested == 1
+    assert ArchivedRecord.objects.get(remote_id="lost").attachments == [stored, absent]
 
 
 def test_raw_payload_is_kept_verbatim(ingest: Any) -> None:

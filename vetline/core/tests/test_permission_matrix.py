@@ -761,6 +761,14 @@ API: dict[str, list[Case]] = {
             },
         )
     ],
+    "POST /api/archive/blobs": [
+        Case(
+            "POST",
+            lambda w: "/api/archive/blobs",
+            ADMIN,
+            data=lambda w: {"bytes": "any body is an attachment's bytes"},
+        )
+    ],
     "GET /api/archive/records": [Case("GET", lambda w: "/api/archive/records", ARCHIVE_READERS)],
     "GET /api/archive/records/{record_id}": [
         Case("GET", lambda w: f"/api/archive/records/{archived_record(w)}", ARCHIVE_READERS)
