@@ -1287,6 +1287,22 @@ def approval_record(pub: Publication) -> dict[str, Any]:
     }
 
 
+def _store_media_blobs(pub: Publication) -> list[str]:
+    """The published revision's media put in the archive's blob store (content-addressed:
+    their names are the SHA-256 the revision's approval is pinned to), kept as long as an
+    approval record is."""
+    from vetline.archive.blobs import default_store, retain_until_for
+
+    media = list(pub.revision.media.order_by("position"))
+    if not media:
+        return []
+    store = default_store()
+    retain = retain_until_for(
+        captured_at=pub.published_at or timezone.now(), record_class="approval_record"
+    )
+    return [store.put(bytes(m.content), retain_until=retain) for m in media]
+
+
 def _archive_approval_record(publication_id: int) -> None:
     """Archive the approval record of a published item (idempotent: the archive recognises a
     re-sent identical item as a duplicate)."""
@@ -1301,6 +1317,7 @@ def _archive_approval_record(publication_id: int) -> None:
         return
     body = approval_record(pub)
     body.pop("last_use")
+    attachments = _store_media_blobs(pub)
     item = {
         "remote_id": f"vetline-approval:{pub.pk}",
         "kind": "reply" if pub.draft.kind == DraftKind.REPLY else "post",
@@ -1311,6 +1328,7 @@ def _archive_approval_record(publication_id: int) -> None:
         "network_timestamp": pub.published_at.isoformat() if pub.published_at else None,
         "record_class": "approval_record",
         "approval_ref": pub.approval_ref,
+        "attachments": attachments,
         "raw": json.loads(json.dumps(body, default=str)),
     }
     try:

@@ -218,6 +218,31 @@ def test_publishes_once_to_the_sandbox_and_links_the_archive(
     assert SandboxPost.objects.filter(text="Our spring webinar is open.").count() == 1
 
 
+def test_published_media_are_archived_as_blobs_of_the_approval_record(
+    pw: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    import hashlib
+
+    from vetline.archive.blobs import default_store
+
+    image = PNG + b"spring webinar banner"
+    with django_capture_on_commit_callbacks(execute=True):
+        draft = actions.create_draft(
+            actor=pw.publisher,
+            data=draft_input(
+                pw.account, "Banner attached.", media=[MediaUpload(image, alt_text="Banner")]
+            ),
+        )
+        actions.submit_draft(actor=pw.publisher, draft_id=draft.pk)
+        approve_all(pw, draft)
+    pub = Publication.objects.get(draft=draft)
+    assert pub.state == "published"
+    approval_rec = ArchivedRecord.objects.get(pk=pub.approval_record_id)
+    digest = hashlib.sha256(image).hexdigest()
+    assert approval_rec.attachments == [digest]
+    assert default_store().get(digest) == image
+
+
 def test_last_use_when_deleted_on_the_network(
     pw: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
