@@ -7,6 +7,7 @@ afterwards, under a row lock, in one transaction with its audit event.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -28,6 +29,7 @@ from vetline.archive.actions import ingest_batch
 from vetline.audit.actions import record
 from vetline.connectors.base import (
     CAPABILITY_LABELS,
+    MEDIA_KEY,
     AccountRef,
     ActivityPage,
     AuthExpired,
@@ -37,12 +39,15 @@ from vetline.connectors.base import (
     Connector,
     ConnectorError,
     Malformed,
+    MediaRef,
+    MediaTooLarge,
     RateLimited,
     TokenSet,
     Unsupported,
     new_pkce_pair,
 )
 from vetline.connectors.http import register_secret
+from vetline.connectors.media import DEFAULT_MAX_BYTES, media_of
 from vetline.connectors.models import (
     Alert,
     AlertRecipient,
@@ -74,6 +79,7 @@ ALERT_ACCESS_LOST: Final = "access_lost"
 ALERT_CAPTURE_FAILING: Final = "capture_failing"
 ALERT_CAPTURE_LAGGING: Final = "capture_lagging"
 ALERT_CAPABILITIES_MISSING: Final = "capabilities_missing"
+ALERT_MEDIA_MISSING: Final = "media_missing"
 MAX_APP_PASSWORD_CHARS: Final = 200
 CAPTURABLE: Final = frozenset({ConnectionState.CONNECTED, ConnectionState.ERROR})
 
@@ -854,6 +860,7 @@ class CaptureOutcome:
     ingested: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    media_missing: int = 0
     error: str = ""
 
 
@@ -908,15 +915,21 @@ def capture_account(
                 page = connector.fetch_activity(
                     tokens=tokens, handle=account.handle, cursor=cursor, limit=page_size
                 )
+                archived = archive_page(
+                    account=account,
+                    state_id=state.pk,
+                    expected=state,
+                    page=page,
+                    outcome=outcome,
+                    connector=connector,
+                    tokens=tokens,
+                )
             except AuthExpired:
                 if refreshed or not tokens.refresh_token:
                     raise
                 tokens = refresh_tokens(connection_id=connection.pk, connector=connector)
                 refreshed = True
                 continue
-            archived = archive_page(
-                account=account, state_id=state.pk, expected=state, page=page, outcome=outcome
-            )
             if archived is None:
                 outcome.status = "superseded"
                 break
@@ -963,15 +976,28 @@ def archive_page(
     expected: CaptureState,
     page: ActivityPage,
     outcome: CaptureOutcome,
+    connector: Connector | None = None,
+    tokens: TokenSet | None = None,
 ) -> CaptureState | None:
     """Archive one page of captured items through :func:`ingest_batch` and advance the stored
     cursor to the page's, in one transaction (system; scheduled capture and the stream
     supervisor both go through here).
 
+    The items' media are fetched first, outside the transaction, with ``connector`` and
+    ``tokens`` (:func:`fetch_page_media`); a medium that cannot be had is reported in the
+    page's transaction (:func:`_record_missing_media`). Without a connector, announced media
+    are reported missing.
+
     Compare-and-set: when the stored cursor is no longer ``expected``'s (another capture
     advanced it meanwhile) nothing is written and None is returned; the caller starts again
     from the stored cursor, so two captures of one account never duplicate or go backwards."""
     source = f"api:{account.network}"[:100]
+    if connector is not None and tokens is not None:
+        page, missing = fetch_page_media(
+            connector=connector, tokens=tokens, account=account, page=page
+        )
+    else:
+        page, missing = _without_media(page, reason="no connector session to fetch it with")
     with transaction.atomic():
         locked = CaptureState.objects.select_for_update().get(pk=state_id)
         if (locked.cursor, locked.has_cursor) != (expected.cursor, expected.has_cursor):
@@ -986,12 +1012,229 @@ def archive_page(
             locked.items_quarantined += report.quarantined
             if malformed:
                 _record_malformed(account=account, report=report, malformed=malformed)
+        if missing:
+            _record_missing_media(account=account, missing=missing)
         if page.cursor is not None:
             locked.cursor = page.cursor
             locked.has_cursor = True
         locked.save(update_fields=["cursor", "has_cursor", "items_captured", "items_quarantined"])
     outcome.pages += 1
+    outcome.media_missing += len(missing)
     return locked
+
+
+# --- Captured media ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MissingMedium:
+    """A medium of a captured item that could not be archived, and why."""
+
+    remote_id: str
+    media: MediaRef
+    reason: str
+
+
+def media_max_bytes() -> int:
+    """``VETLINE_CAPTURE_MEDIA_MAX_BYTES``: larger media are not fetched."""
+    return int(getattr(settings, "VETLINE_CAPTURE_MEDIA_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def _archived_attachments(
+    account: SocialAccount, candidates: Sequence[Mapping[str, Any]]
+) -> dict[tuple[str, str], list[str]]:
+    """(remote id, raw payload SHA-256) -> attachments, for the candidates already archived:
+    their media are not fetched again (and the re-captured item stays a duplicate)."""
+    from vetline.archive.models import ArchivedRecord
+
+    wanted = {key for key in map(_item_key, candidates) if key is not None}
+    if not wanted:
+        return {}
+    found: dict[tuple[str, str], list[str]] = {}
+    rows = ArchivedRecord.objects.filter(
+        account=account, network=account.network, remote_id__in={r for r, _ in wanted}
+    ).values_list("remote_id", "raw_payload_sha256", "attachments")
+    for remote_id, raw_sha, attachments in rows:
+        if (remote_id, raw_sha) in wanted:
+            found[(remote_id, raw_sha)] = list(attachments or [])
+    return found
+
+
+def _item_key(item: Mapping[str, Any]) -> tuple[str, str] | None:
+    from vetline.archive.items import ItemError, clean_item
+
+    try:
+        clean = clean_item({k: v for k, v in item.items() if k != MEDIA_KEY})
+    except ItemError:
+        return None
+    return clean.remote_id, clean.raw_payload_sha256
+
+
+def fetch_page_media(
+    *, connector: Connector, tokens: TokenSet, account: SocialAccount, page: ActivityPage
+) -> tuple[ActivityPage, list[MissingMedium]]:
+    """The page with each item's media (:data:`~vetline.connectors.base.MEDIA_KEY`) fetched by
+    the connector, stored as content-addressed blobs retained as long as the item's record
+    class, and named in the item's ``attachments``; and the media that could not be had.
+
+    Network calls: never call inside a transaction. An item already archived with the same
+    raw payload gets its archived attachments, without fetching anything. A medium over the
+    size limit, gone (404) or still failing after the retry helper's attempts is left out and
+    returned as missing; the item is archived without it. An expired or revoked access and a
+    rate limit longer than the helper may wait raise, so the page is captured again later."""
+    from vetline.archive.blobs import default_store, retain_until_for
+
+    with_refs = [e for e in page.items if isinstance(e, Mapping) and MEDIA_KEY in e]
+    if not with_refs:
+        return page, []
+    limit = media_max_bytes()
+    known = _archived_attachments(account, with_refs)
+    store = default_store()
+    captured_at = timezone.now()
+    retention: dict[str | None, dt.datetime] = {}
+    items: list[Mapping[str, Any] | bytes | Malformed] = []
+    missing: list[MissingMedium] = []
+    for entry in page.items:
+        if not isinstance(entry, Mapping) or MEDIA_KEY not in entry:
+            items.append(entry)
+            continue
+        refs = media_of(entry)
+        item = {k: v for k, v in entry.items() if k != MEDIA_KEY}
+        key = _item_key(item)
+        if key is not None and key in known:
+            item["attachments"] = known[key]
+            items.append(item)
+            continue
+        names = [n for n in item.get("attachments") or [] if isinstance(n, str)]
+        record_class = item.get("record_class")
+        record_class = record_class if isinstance(record_class, str) else None
+        if record_class not in retention:
+            retention[record_class] = retain_until_for(
+                captured_at=captured_at, record_class=record_class
+            )
+        retain_until = retention[record_class]
+        remote_id = str(item.get("remote_id") or "")[:300]
+        for ref in _resolved(connector, tokens, refs, remote_id, missing, account.network):
+            try:
+                data = connector.fetch_media(tokens=tokens, media=ref, max_bytes=limit)
+                if len(data) > limit:
+                    raise MediaTooLarge(
+                        f"the medium is {len(data):,} bytes, over the {limit:,}-byte limit",
+                        size_bytes=len(data),
+                    )
+            except (AuthExpired, AuthRevoked, RateLimited):
+                raise
+            except ConnectorError as exc:
+                missing.append(MissingMedium(remote_id, ref, exc.message))
+                continue
+            except Exception as exc:  # a library's surprise must not stop the account's capture
+                logger.exception(
+                    "connectors.media.fetch_failed",
+                    extra={"network": account.network, "remote_id": remote_id},
+                )
+                missing.append(
+                    MissingMedium(remote_id, ref, f"internal error: {type(exc).__name__}")
+                )
+                continue
+            name = store.put(data, retain_until=retain_until)
+            if name not in names:
+                names.append(name)
+        if names:
+            item["attachments"] = names
+        items.append(item)
+    if missing:
+        logger.warning(
+            "connectors.media.missing",
+            extra={"network": account.network, "account_id": account.pk, "count": len(missing)},
+        )
+    return dataclasses.replace(page, items=items), missing
+
+
+def _resolved(
+    connector: Connector,
+    tokens: TokenSet,
+    refs: Sequence[MediaRef],
+    remote_id: str,
+    missing: list[MissingMedium],
+    network: str,
+) -> list[MediaRef]:
+    """The media to fetch for an item's announced ones (:meth:`Connector.resolve_media`); one
+    that cannot be resolved is missing, as a medium that cannot be fetched."""
+    found: list[MediaRef] = []
+    for ref in refs:
+        try:
+            found.extend(connector.resolve_media(tokens=tokens, media=ref))
+        except (AuthExpired, AuthRevoked, RateLimited):
+            raise
+        except ConnectorError as exc:
+            missing.append(MissingMedium(remote_id, ref, exc.message))
+        except Exception as exc:  # as in fetch_page_media: report, do not stop the capture
+            logger.exception(
+                "connectors.media.resolve_failed",
+                extra={"network": network, "remote_id": remote_id},
+            )
+            missing.append(MissingMedium(remote_id, ref, f"internal error: {type(exc).__name__}"))
+    return found
+
+
+def _without_media(page: ActivityPage, *, reason: str) -> tuple[ActivityPage, list[MissingMedium]]:
+    """The page with announced media removed (reported missing with ``reason``)."""
+    if not any(isinstance(e, Mapping) and MEDIA_KEY in e for e in page.items):
+        return page, []
+    items: list[Mapping[str, Any] | bytes | Malformed] = []
+    missing: list[MissingMedium] = []
+    for entry in page.items:
+        if isinstance(entry, Mapping) and MEDIA_KEY in entry:
+            remote_id = str(entry.get("remote_id") or "")[:300]
+            missing.extend(MissingMedium(remote_id, ref, reason) for ref in media_of(entry))
+            entry = {k: v for k, v in entry.items() if k != MEDIA_KEY}
+        items.append(entry)
+    return dataclasses.replace(page, items=items), missing
+
+
+#: at most this many missing media are listed in one alert's text (all are audited)
+_ALERT_LISTED: Final = 20
+
+
+def _record_missing_media(*, account: SocialAccount, missing: Sequence[MissingMedium]) -> None:
+    """One ``capture.media.missing`` audit event per medium left out (network, account, remote
+    id, URL, reason), and a warning alert to the account's owner and the compliance officers
+    (one per page: its code names the page's missing media, so a later page's are alerted
+    too). Call inside the page's transaction."""
+    for entry in missing:
+        record(
+            action="capture.media.missing",
+            actor=None,
+            actor_name="capture",
+            obj=account,
+            after={
+                "network": account.network,
+                "account_id": account.pk,
+                "account": account.handle,
+                "remote_id": entry.remote_id,
+                "url": entry.media.ref[:2000],
+                "mime_type": entry.media.mime_type[:100],
+                "size_bytes": entry.media.size_bytes,
+                "reason": entry.reason[:1000],
+            },
+        )
+    digest = hashlib.sha256(
+        "\n".join(sorted(f"{m.remote_id} {m.media.ref}" for m in missing)).encode()
+    ).hexdigest()[:16]
+    lines = [f"- {m.remote_id}: {m.media.ref} ({m.reason})" for m in missing[:_ALERT_LISTED]]
+    if len(missing) > _ALERT_LISTED:
+        lines.append(f"- and {len(missing) - _ALERT_LISTED} more (see the audit log)")
+    raise_alert(
+        code=f"{ALERT_MEDIA_MISSING}:{digest}",
+        severity=AlertSeverity.WARNING,
+        account=account,
+        title=f"Media of {account} could not be archived ({len(missing)})",
+        body=(
+            f"Capture of {account} archived {len({m.remote_id for m in missing})} item(s) "
+            "without some of their media, which could not be fetched from the network "
+            "(audit events capture.media.missing):\n" + "\n".join(lines)
+        ),
+    )
 
 
 def _split_malformed(

@@ -20,7 +20,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 # --- Errors --------------------------------------------------------------------------------
 
@@ -59,6 +59,15 @@ class PermanentError(ConnectorError):
 
 class Unsupported(PermanentError):
     """The network's API does not offer this operation (see the capabilities)."""
+
+
+class MediaTooLarge(PermanentError):
+    """A captured medium is larger than the operator's limit (``VETLINE_CAPTURE_MEDIA_MAX_BYTES``):
+    it is not fetched (or not kept), and the item is archived without it, saying so."""
+
+    def __init__(self, message: str, *, size_bytes: int | None = None) -> None:
+        super().__init__(message)
+        self.size_bytes = size_bytes
 
 
 class StreamUnavailable(TransientError):
@@ -180,6 +189,30 @@ class Media:
     content: bytes = field(repr=False)
     mime_type: str
     alt_text: str = ""
+
+
+#: The item key under which a connector hands over the media of a captured item (a list of
+#: :class:`MediaRef`). The framework fetches them before archiving, stores their bytes as blobs,
+#: puts the blobs' SHA-256 names in the item's ``attachments`` and removes this key: the
+#: archive's item schema has no such field.
+MEDIA_KEY: Final = "media"
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """A medium (image, video, file) attached to a captured item, as the network announced it.
+
+    ``ref``: where the connector fetches it (a URL, or the network's blob id: a Bluesky CID);
+    ``owner``: whose it is where the network needs that to fetch it (the DID of the repository
+    holding a Bluesky blob); ``mime_type``, ``alt_text`` and ``size_bytes`` (None: unknown) as
+    the network gave them. Alt text and type stay in the item's raw payload where the network
+    put them; here they serve the connector and the failure report, and are not stored twice."""
+
+    ref: str
+    mime_type: str = ""
+    alt_text: str = ""
+    size_bytes: int | None = None
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +445,21 @@ class Connector(ABC):
         be reached (the caller polls with :meth:`fetch_activity` meanwhile), the other
         :class:`ConnectorError` subclasses as :meth:`fetch_activity` does."""
         raise Unsupported(f"{self.label} offers no streaming API; its accounts are polled.")
+
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """The bytes of one medium of a captured item (see :data:`MEDIA_KEY`), fetched with the
+        network's client library or authenticated session. Raises :class:`MediaTooLarge` when
+        it is (declared or found) larger than ``max_bytes``, without reading the rest;
+        :class:`PermanentError` when it is gone (404); :class:`TransientError` or
+        :class:`RateLimited` when still failing after the retry helper's attempts."""
+        raise Unsupported(f"{self.label} does not fetch media.")
+
+    def resolve_media(self, *, tokens: TokenSet, media: MediaRef) -> list[MediaRef]:
+        """The media to fetch for ``media``: itself, unless it stands for an object whose media
+        are only known by asking (a Graph post or Instagram media id: their signed CDN URLs
+        change on every read, so they are not in the item's payload). An empty list: the
+        object has no media. Errors as :meth:`fetch_media`."""
+        return [media]
 
     def search(self, *, tokens: TokenSet, query: str, limit: int = 50) -> list[Mapping[str, Any]]:
         """Public items matching ``query`` (used by listening), in the item schema."""

@@ -306,7 +306,13 @@ class AccountStream:
                     continue
                 before = (outcome.ingested, outcome.duplicates, outcome.quarantined)
                 archived = archive_page(
-                    account=account, state_id=state.pk, expected=state, page=page, outcome=outcome
+                    account=account,
+                    state_id=state.pk,
+                    expected=state,
+                    page=page,
+                    outcome=outcome,
+                    connector=connector,
+                    tokens=tokens,
                 )
                 if archived is None:
                     self.stats.superseded += 1

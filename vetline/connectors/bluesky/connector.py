@@ -45,6 +45,7 @@ from vetline.connectors.base import (
     AuthExpired,
     Capabilities,
     Connector,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -57,10 +58,11 @@ from vetline.connectors.base import (
 from vetline.connectors.bluesky import mapping, selectors
 from vetline.connectors.bluesky.firehose import FirehoseUnavailable, head_seq
 from vetline.connectors.bluesky.firehose import Session as FirehoseSession
-from vetline.connectors.bluesky.mapping import CAPTURED_COLLECTIONS, POST, PROFILE, AtUri
+from vetline.connectors.bluesky.mapping import CAPTURED_COLLECTIONS, POST, PROFILE, AtUri, raw_cid
 from vetline.connectors.bluesky.selectors import Head
 from vetline.connectors.bluesky.transport import RetryingRequest, connector_error, retryable_only
 from vetline.connectors.http import HttpClient, RetryPolicy, register_secret
+from vetline.connectors.media import check_declared_size, too_large
 
 logger = logging.getLogger(__name__)
 
@@ -548,6 +550,28 @@ class BlueskyConnector(Connector):
         )
 
     # --- Capture ----------------------------------------------------------------------------
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """A blob of a captured record, with ``com.atproto.sync.getBlob`` from the PDS of the
+        repository holding it (the account's own session for its own blobs). The blob's
+        declared size is checked before asking; the bytes are checked against the CID."""
+        check_declared_size(media, max_bytes)
+        if not media.owner.startswith("did:"):
+            raise PermanentError("the blob's repository is not a DID")
+        client, did = self._client(tokens)
+        reader = client if media.owner == did else self._bare_client(self.pds_for(media.owner))
+        data = self._call(
+            "fetching a blob",
+            reader.com.atproto.sync.get_blob,
+            models.ComAtprotoSyncGetBlob.Params(did=media.owner, cid=media.ref),
+        )
+        if not isinstance(data, bytes):
+            raise PermanentError("the PDS sent a blob that is not bytes")
+        if len(data) > max_bytes:
+            raise too_large(len(data), max_bytes)
+        if raw_cid(data) != media.ref:
+            raise PermanentError("the PDS sent bytes that do not match the blob's CID")
+        return data
+
     def fetch_activity(
         self, *, tokens: TokenSet, handle: str, cursor: str | None, limit: int = 100
     ) -> ActivityPage:

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import libipld
+
+from vetline.connectors.base import MediaRef
+from vetline.connectors.media import with_media
 
 POST: Final = "app.bsky.feed.post"
 REPOST: Final = "app.bsky.feed.repost"
@@ -44,6 +48,11 @@ class AtUri:
 
     def __str__(self) -> str:
         return f"at://{self.repo}/{self.collection}/{self.rkey}"
+
+
+def raw_cid(data: bytes) -> str:
+    """The CID a PDS names a blob by: CIDv1, raw codec, SHA-256 of its bytes."""
+    return str(libipld.encode_cid(_CID_PREFIXES[0] + hashlib.sha256(data).digest()))
 
 
 def cbor_to_json(value: Any) -> Any:
@@ -96,6 +105,53 @@ def _uri_at(value: Any, *path: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+#: how deep a record is searched for blobs (embeds nest: recordWithMedia > media > images)
+_BLOB_DEPTH: Final = 8
+
+
+def blob_refs(value: Any, repo: str) -> list[MediaRef]:
+    """The blobs a record refers to (images, video, a profile's avatar and banner), in the
+    order they appear, each once. A blob is ``{"$type": "blob", "ref": {"$link": CID},
+    "mimeType": …, "size": …}`` (lexicon ``blob`` type); its alt text is the ``alt`` of the
+    object holding it (``app.bsky.embed.images#image``, ``app.bsky.embed.video``). Blobs live
+    in the repository of the record's author, ``repo``."""
+    found: list[MediaRef] = []
+    seen: set[str] = set()
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > _BLOB_DEPTH:
+            return
+        if isinstance(node, list):
+            for entry in node:
+                walk(entry, depth + 1)
+            return
+        if not isinstance(node, Mapping):
+            return
+        alt = node.get("alt")
+        for key, child in node.items():
+            if isinstance(child, Mapping) and child.get("$type") == "blob":
+                cid = _uri_at(child, "ref", "$link")
+                if not cid or cid in seen:
+                    continue
+                seen.add(cid)
+                size = child.get("size")
+                mime = child.get("mimeType")
+                found.append(
+                    MediaRef(
+                        ref=cid,
+                        owner=repo,
+                        mime_type=mime if isinstance(mime, str) else "",
+                        alt_text=alt if isinstance(alt, str) and key != "thumb" else "",
+                        size_bytes=size if isinstance(size, int) and size >= 0 else None,
+                    )
+                )
+            else:
+                walk(child, depth + 1)
+
+    walk(value, 0)
+    return found
+
+
 def mentioned_dids(value: Mapping[str, Any]) -> set[str]:
     found: set[str] = set()
     facets = value.get("facets")
@@ -144,10 +200,11 @@ def record_item(
     body: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
     outbound = parsed.repo == owner_did
     author = owner_handle if outbound and owner_handle else parsed.repo
+    media = blob_refs(body, parsed.repo)
     if parsed.collection == PROFILE:
         name = body.get("displayName")
         bio = body.get("description")
-        return {
+        profile = {
             # One record per profile version: an unchanged profile is a duplicate.
             "remote_id": f"{uri}#{cid}",
             "kind": "profile_snapshot",
@@ -157,6 +214,7 @@ def record_item(
             "network_timestamp": at or timestamp(body.get("createdAt")),
             "raw_payload_b64": raw,
         }
+        return with_media(profile, media)
     item: dict[str, Any] = {
         "remote_id": uri,
         "direction": "outbound" if outbound else "inbound",
@@ -182,7 +240,7 @@ def record_item(
         item["kind"] = "edit"
         item["parent_remote_id"] = uri
         item["network_timestamp"] = at or item.get("network_timestamp")
-    return item
+    return with_media(item, media)
 
 
 def deletion_item(

@@ -15,6 +15,7 @@ from vetline.connectors.base import (
     AccountRef,
     ActivityPage,
     Capabilities,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -30,10 +31,13 @@ from vetline.connectors.facebook.graph import (
     choose_for_account,
     entry_names,
     epoch,
+    graph_object,
+    graph_object_id,
     graph_time,
     list_request,
     next_page,
 )
+from vetline.connectors.media import with_media
 from vetline.connectors.polling import (
     SweepCursor,
     Task,
@@ -54,6 +58,36 @@ POST_FIELDS: Final = "id,message,story,created_time,from{id,name},permalink_url,
 COMMENT_FIELDS: Final = "id,message,created_time,from{id,name},parent{id},permalink_url"
 TAGGED_FIELDS: Final = "id,message,created_time,from{id,name},permalink_url"
 PAGE_FIELDS: Final = "id,name,username,access_token,tasks"
+# Asked when a post's media are fetched (not with the post: the URLs are signed and change).
+_ATTACHMENT: Final = "media_type,type,description,media"
+ATTACHMENT_FIELDS: Final = f"attachments{{{_ATTACHMENT},subattachments{{{_ATTACHMENT}}}}}"
+#: attachment media types that are the post's own media (not a link preview or an event)
+MEDIA_TYPES: Final = frozenset({"photo", "video", "animated_image_video", "animated_image_share"})
+
+
+def attachment_media(post: Any) -> list[MediaRef]:
+    """The media of a post from its ``attachments`` (StoryAttachment): a photo's
+    ``media.image.src``, a video's ``media.source``; an album's photos are its
+    ``subattachments``. ``description`` is the caption people gave the medium."""
+    found: list[MediaRef] = []
+    attachments = _mapping(post).get("attachments")
+    for attachment in _data(attachments):
+        subs = _data(_mapping(attachment).get("subattachments"))
+        for entry in subs or [attachment]:
+            entry = _mapping(entry)
+            if entry.get("media_type") not in MEDIA_TYPES:
+                continue
+            media = _mapping(entry.get("media"))
+            url = media.get("source") or _mapping(media.get("image")).get("src")
+            if isinstance(url, str) and url and url not in {f.ref for f in found}:
+                alt = entry.get("description")
+                found.append(MediaRef(ref=url, alt_text=alt if isinstance(alt, str) else ""))
+    return found
+
+
+def _data(value: Any) -> list[Any]:
+    data = _mapping(value).get("data")
+    return data if isinstance(data, list) else []
 
 
 class FacebookPagesConnector(GraphConnector):
@@ -207,6 +241,15 @@ class FacebookPagesConnector(GraphConnector):
             return  # already gone: deleting is idempotent
 
     # --- Capture ------------------------------------------------------------------------------
+    def resolve_media(self, *, tokens: TokenSet, media: MediaRef) -> list[MediaRef]:
+        """A post's media, asked of the Graph API with the Page token when they are fetched
+        (``attachments``; see :func:`attachment_media`)."""
+        post_id = graph_object_id(media)
+        if post_id is None:
+            return [media]
+        client = self.client(tokens.access_token)
+        return attachment_media(client.get((post_id,), {"fields": ATTACHMENT_FIELDS}))
+
     def fetch_activity(
         self, *, tokens: TokenSet, handle: str, cursor: str | None, limit: int = 100
     ) -> ActivityPage:
@@ -301,6 +344,9 @@ class FacebookPagesConnector(GraphConnector):
                 own_post(state, result, row, remote_id=row["id"], created=epoch(at), **fields)
             else:  # a visitor's post on the Page
                 result.items.append(item(row, remote_id=row["id"], **fields))
+            last = result.items[-1]
+            if isinstance(last, dict):
+                with_media(last, [graph_object(row["id"])])
             result.follow_ups.append(Task("comments", row["id"]))
         token = next_page(answer.json())
         if token:
@@ -327,15 +373,18 @@ class FacebookPagesConnector(GraphConnector):
                 )
                 continue
             result.items.append(
-                item(
-                    row,
-                    remote_id=row["id"],
-                    kind="post",
-                    direction="inbound",
-                    author=_name(_mapping(row.get("from"))),
-                    text=_str(row.get("message")),
-                    thread_id=row["id"],
-                    network_timestamp=at,
+                with_media(
+                    item(
+                        row,
+                        remote_id=row["id"],
+                        kind="post",
+                        direction="inbound",
+                        author=_name(_mapping(row.get("from"))),
+                        text=_str(row.get("message")),
+                        thread_id=row["id"],
+                        network_timestamp=at,
+                    ),
+                    [graph_object(row["id"])],
                 )
             )
         token = next_page(answer.json())

@@ -37,8 +37,10 @@ from vetline.connectors.base import (
     AuthExpired,
     AuthRevoked,
     ConnectorError,
+    MediaRef,
     PermanentError,
     RateLimited,
+    TokenSet,
     TransientError,
 )
 from vetline.connectors.http import (
@@ -56,6 +58,7 @@ from vetline.connectors.http import (
     register_secret,
     retry_after_seconds,
 )
+from vetline.connectors.media import check_declared_size, download
 from vetline.connectors.polling import ObjectGone, rescan_window_seconds
 
 #: The Graph API version every request is pinned to (configurable: ``graph_api_version``).
@@ -173,6 +176,8 @@ class GraphClient:
         if session.requests.params.get("access_token") is None:
             session.requests.params.pop("access_token", None)
         self._captured: list[Any] = []
+        #: the SDK's requests session (media downloads go through it too)
+        self.session: Any = session.requests
         session.requests.hooks["response"].append(self._capture)
         self.api = FacebookAdsApi(session, api_version=version)
 
@@ -407,6 +412,20 @@ def entry_names(entry: dict[str, Any]) -> set[str]:
     return {str(entry[k]) for k in ("id", "username", "name") if entry.get(k)}
 
 
+#: a captured item's media reference that stands for a Graph object (a post, an Instagram
+#: media) whose media are looked up when fetched: their CDN URLs are signed and change on every
+#: read, so they are not part of the item's payload (a re-read would look like an edit)
+GRAPH_OBJECT: Final = "graph:"
+
+
+def graph_object(object_id: str) -> MediaRef:
+    return MediaRef(ref=GRAPH_OBJECT + object_id)
+
+
+def graph_object_id(media: MediaRef) -> str | None:
+    return media.ref[len(GRAPH_OBJECT) :] if media.ref.startswith(GRAPH_OBJECT) else None
+
+
 class GraphConnector(RetryingConnector):
     """What the Facebook Pages and Instagram connectors share: the Graph API version and the
     app's credentials from the operator's settings, the re-fetch window, a Graph client, and
@@ -436,6 +455,22 @@ class GraphConnector(RetryingConnector):
             access_token=access_token,
             app_secret=self.app_secret,
             version=self.version,
+            clock=self.clock,
+            policy=self.policy,
+            rng=self.rng,
+        )
+
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """A medium from Meta's CDN (its signed URL, as the Graph API gave it just before), with
+        the Graph SDK's session. The URL is signed: no access token is sent with it."""
+        check_declared_size(media, max_bytes)
+        if graph_object_id(media) is not None:
+            raise PermanentError("a Graph object is not a medium; resolve it first")
+        client = self.client()  # without a token: nothing but the signed URL goes to the CDN
+        return download(
+            session=client.session,
+            url=media.ref,
+            max_bytes=max_bytes,
             clock=self.clock,
             policy=self.policy,
             rng=self.rng,

@@ -21,6 +21,7 @@ from vetline.connectors.base import (
     ActivityPage,
     Capabilities,
     Media,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -37,11 +38,14 @@ from vetline.connectors.facebook.graph import (
     choose_for_account,
     entry_names,
     epoch,
+    graph_object,
+    graph_object_id,
     graph_time,
     list_request,
     next_page,
 )
 from vetline.connectors.http import Clock, RetryPolicy
+from vetline.connectors.media import with_media
 from vetline.connectors.polling import (
     SweepCursor,
     Task,
@@ -60,6 +64,24 @@ TAG_FIELDS: Final = "id,caption,media_type,permalink,timestamp,username"
 REPLY_FIELDS: Final = "id,text,timestamp,username,from,parent_id"
 COMMENT_FIELDS: Final = f"{REPLY_FIELDS},replies{{{REPLY_FIELDS}}}"
 PAGE_FIELDS: Final = "id,name,access_token,instagram_business_account{id,username}"
+# Asked when a post's media are fetched (not with the post: the URLs are signed and change).
+MEDIA_URL_FIELDS: Final = "media_type,media_url,children{media_type,media_url}"
+
+
+def media_files(media: Any) -> list[MediaRef]:
+    """The files of an IG Media: its ``media_url``, or each child's for a carousel
+    (``CAROUSEL_ALBUM``). A video's ``media_url`` is the video file."""
+    if not isinstance(media, dict):
+        return []
+    children = media.get("children")
+    data = children.get("data") if isinstance(children, dict) else None
+    entries = [c for c in data if isinstance(c, dict)] if isinstance(data, list) else [media]
+    found: list[MediaRef] = []
+    for entry in entries:
+        url = entry.get("media_url")
+        if isinstance(url, str) and url and url not in {f.ref for f in found}:
+            found.append(MediaRef(ref=url))
+    return found
 
 
 class InstagramConnector(GraphConnector):
@@ -366,6 +388,9 @@ class InstagramConnector(GraphConnector):
                 thread_id=row["id"],
                 network_timestamp=at,
             )
+            last = result.items[-1]
+            if isinstance(last, dict):
+                with_media(last, [graph_object(row["id"])])
             result.follow_ups.append(Task("comments", row["id"]))
         token = next_page(answer.json())
         if token and (oldest is None or oldest >= state.window_start):
@@ -446,21 +471,33 @@ class InstagramConnector(GraphConnector):
                 continue
             oldest = epoch(at)
             result.items.append(
-                item(
-                    row,
-                    remote_id=row["id"],
-                    kind="post",
-                    direction="inbound",
-                    author=row.get("username") if isinstance(row.get("username"), str) else "",
-                    text=row.get("caption") if isinstance(row.get("caption"), str) else "",
-                    thread_id=row["id"],
-                    network_timestamp=at,
+                with_media(
+                    item(
+                        row,
+                        remote_id=row["id"],
+                        kind="post",
+                        direction="inbound",
+                        author=row.get("username") if isinstance(row.get("username"), str) else "",
+                        text=row.get("caption") if isinstance(row.get("caption"), str) else "",
+                        thread_id=row["id"],
+                        network_timestamp=at,
+                    ),
+                    [graph_object(row["id"])],
                 )
             )
         token = next_page(answer.json())
         if token and (oldest is None or oldest >= state.window_start):
             result.next_page = Task("tags", "", token)
         return result
+
+    def resolve_media(self, *, tokens: TokenSet, media: MediaRef) -> list[MediaRef]:
+        """An IG Media's files, asked of the Graph API when they are fetched (``media_url``,
+        the children's of a carousel; see :func:`media_files`)."""
+        media_id = graph_object_id(media)
+        if media_id is None:
+            return [media]
+        client = self.client(tokens.access_token)
+        return media_files(client.get((media_id,), {"fields": MEDIA_URL_FIELDS}))
 
     def fetch_profile(self, *, tokens: TokenSet, handle: str) -> Profile:
         client = self.client(tokens.access_token)

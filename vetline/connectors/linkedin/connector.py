@@ -22,6 +22,7 @@ from vetline.connectors.base import (
     AuthRevoked,
     Capabilities,
     CapabilityReport,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -32,6 +33,7 @@ from vetline.connectors.base import (
 )
 from vetline.connectors.http import RetryingConnector
 from vetline.connectors.linkedin.client import LINKEDIN_VERSION, LinkedInApi
+from vetline.connectors.media import check_declared_size, download, with_media
 from vetline.connectors.polling import (
     ObjectGone,
     SweepCursor,
@@ -52,6 +54,38 @@ ORG_PREFIX: Final = "urn:li:organization:"
 #: Counters in comment payloads change on every read; they are not communications, and keeping
 #: them would make each re-read a conflicting version of the comment.
 VOLATILE_COMMENT_KEYS: Final = ("likesSummary", "commentsSummary")
+#: media URN type -> the API that hands out its download URL (Images, Videos, Documents APIs)
+MEDIA_APIS: Final = {
+    "image": "/images/{id}",
+    "video": "/videos/{id}",
+    "document": "/documents/{id}",
+}
+
+
+def post_media(post: Mapping[str, Any]) -> list[MediaRef]:
+    """The media of a post (Posts API ``content``): a single ``media`` (image, video or
+    document URN, with ``altText``), the images of ``multiImage``, an ``article``'s thumbnail.
+    The URNs are resolved to download URLs when the media are fetched."""
+    content = post.get("content")
+    if not isinstance(content, Mapping):
+        return []
+    pairs: list[tuple[Any, Any]] = []
+    media = content.get("media")
+    if isinstance(media, Mapping):
+        pairs.append((media.get("id"), media.get("altText")))
+    multi = content.get("multiImage")
+    images = multi.get("images") if isinstance(multi, Mapping) else None
+    for image in images if isinstance(images, list) else []:
+        if isinstance(image, Mapping):
+            pairs.append((image.get("id"), image.get("altText")))
+    article = content.get("article")
+    if isinstance(article, Mapping):
+        pairs.append((article.get("thumbnail"), article.get("thumbnailAltText")))
+    found: list[MediaRef] = []
+    for urn, alt in pairs:
+        if isinstance(urn, str) and urn.startswith("urn:li:") and urn not in {f.ref for f in found}:
+            found.append(MediaRef(ref=urn, alt_text=alt if isinstance(alt, str) else ""))
+    return found
 
 
 class LinkedInConnector(RetryingConnector):
@@ -319,6 +353,30 @@ class LinkedInConnector(RetryingConnector):
             return
 
     # --- Capture ------------------------------------------------------------------------------
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """A post's medium: its URN resolved to a download URL with LinkedIn's client (Images,
+        Videos or Documents API, ``downloadUrl``), then the bytes from that signed URL with the
+        client's session (the URL carries its own authorization: the token is not sent)."""
+        check_declared_size(media, max_bytes)
+        kind = media.ref.split(":")[2] if media.ref.count(":") >= 3 else ""
+        path = MEDIA_APIS.get(kind)
+        if path is None:
+            raise PermanentError(f"LinkedIn media of type {kind[:40]!r} cannot be downloaded")
+        api = self.api(tokens.access_token)
+        info = decode_json(api.get(path, keys={"id": media.ref}).body)
+        url = info.get("downloadUrl") if isinstance(info, dict) else None
+        if not isinstance(url, str) or not url:
+            status = info.get("status") if isinstance(info, dict) else None
+            raise PermanentError(f"LinkedIn gave no download URL for the medium (status {status})")
+        return download(
+            session=api.restli.session,
+            url=url,
+            max_bytes=max_bytes,
+            clock=self.clock,
+            policy=self.policy,
+            rng=self.rng,
+        )
+
     def fetch_activity(
         self, *, tokens: TokenSet, handle: str, cursor: str | None, limit: int = 100
     ) -> ActivityPage:
@@ -430,6 +488,9 @@ class LinkedInConnector(RetryingConnector):
                 thread_id=post["id"],
                 network_timestamp=_ms(post.get("publishedAt") or created),
             )
+            last = result.items[-1]
+            if isinstance(last, dict):
+                with_media(last, post_media(post))
             result.follow_ups.append(Task("comments", post["id"], "0"))
         if not reached_end:
             result.next_page = Task("posts", "", str(start + len(elements)))

@@ -37,6 +37,7 @@ from mastodon import Mastodon, StreamListener
 from mastodon.errors import MastodonAPIError, MastodonError, MastodonNotFoundError
 
 from vetline.connectors.base import (
+    MEDIA_KEY,
     AccountRef,
     ActivityPage,
     AuthExpired,
@@ -44,6 +45,7 @@ from vetline.connectors.base import (
     Capabilities,
     CapabilityReport,
     ConnectorError,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -67,6 +69,7 @@ from vetline.connectors.mastodon.mapping import (
     profile_snapshot,
     status_item,
 )
+from vetline.connectors.media import check_declared_size, download
 from vetline.connectors.polling import deletion
 from vetline.connectors.requests_session import (
     RawElement,
@@ -329,6 +332,28 @@ class MastodonConnector(RetryingConnector):
         if not host:
             raise PermanentError("the connection does not say which Mastodon server it is on")
         return host, account_id
+
+    # --- Media ---------------------------------------------------------------------------------
+
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """A status's medium, with Mastodon.py's session (the framework's retrying session):
+        the access token is sent only to the account's own server, never to a media CDN or a
+        remote server."""
+        check_declared_size(media, max_bytes)
+        host, _ = self._where(tokens)
+        _, session = self._api(host, tokens.access_token)
+        headers = {"User-Agent": str(self.config.get("user_agent") or "Vetline")}
+        if urlsplit(media.ref).netloc == urlsplit(self._base_url(host)).netloc:
+            headers["Authorization"] = f"Bearer {tokens.access_token}"
+        return download(
+            session=session,
+            url=media.ref,
+            max_bytes=max_bytes,
+            headers=headers,
+            clock=self.clock,
+            policy=self.policy,
+            rng=self.rng,
+        )
 
     # --- Capability report ------------------------------------------------------------------
 
@@ -869,6 +894,7 @@ class MastodonConnector(RetryingConnector):
         for element in split.elements:
             item = status_item(element, element.value, owner=owner, host=host)
             if not isinstance(item, bytes):
+                item.pop(MEDIA_KEY, None)  # search results are not archived: no media fetched
                 found.append(item)
         return found
 

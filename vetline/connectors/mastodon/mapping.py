@@ -16,7 +16,8 @@ import json
 from html.parser import HTMLParser
 from typing import Any
 
-from vetline.connectors.base import raw_item
+from vetline.connectors.base import MediaRef, raw_item
+from vetline.connectors.media import with_media
 from vetline.connectors.requests_session import RawElement
 
 #: Account members that change with every post or follow: left out of profile snapshots, or
@@ -120,7 +121,31 @@ def status_item(
     if in_reply_to:
         item["parent_remote_id"] = in_reply_to
         item["thread_id"] = in_reply_to
-    return raw_item(element.raw, **item)
+    return with_media(raw_item(element.raw, **item), attachment_media(status))
+
+
+def attachment_media(entity: Any) -> list[MediaRef]:
+    """The media of a Status or StatusEdit (its ``media_attachments``, and those of the status
+    it boosts): the server's copy (``url``), or the original (``remote_url``) when the server
+    has not cached a remote one; ``description`` is the alt text. MediaAttachment gives a
+    ``type`` (image, gifv, video, audio), not a MIME type; both stay in the raw payload."""
+    found: list[MediaRef] = []
+    seen: set[str] = set()
+    entities = [entity]
+    if isinstance(entity, dict) and isinstance(entity.get("reblog"), dict):
+        entities.append(entity["reblog"])
+    for source in entities:
+        attachments = source.get("media_attachments") if isinstance(source, dict) else None
+        for media in attachments if isinstance(attachments, list) else []:
+            if not isinstance(media, dict):
+                continue
+            url = media.get("url") or media.get("remote_url")
+            if not isinstance(url, str) or not url or url in seen:
+                continue
+            seen.add(url)
+            alt = media.get("description")
+            found.append(MediaRef(ref=url, alt_text=alt if isinstance(alt, str) else ""))
+    return found
 
 
 def _status_text(status: dict[str, Any]) -> Any:
@@ -168,7 +193,7 @@ def edit_item(
     }
     if version is not None:
         item["version"] = version
-    return raw_item(element.raw, **item)
+    return with_media(raw_item(element.raw, **item), attachment_media(edit))
 
 
 def profile_snapshot(account: dict[str, Any], *, handle: str, captured_at: str) -> dict[str, Any]:

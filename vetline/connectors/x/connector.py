@@ -18,6 +18,7 @@ what is archived is always everything up to ``since_id`` (see ``_stream_step``).
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -40,6 +41,7 @@ from vetline.connectors.base import (
     AuthRevoked,
     Capabilities,
     ConnectorError,
+    MediaRef,
     PermanentError,
     Profile,
     PublishRequest,
@@ -55,11 +57,14 @@ from vetline.connectors.http import (
     error_for,
     register_secret,
 )
+from vetline.connectors.media import check_declared_size, download, with_media
 from vetline.connectors.requests_session import (
     RawElement,
     RetryingSession,
     loads_lenient,
+    split_array,
     split_member_array,
+    split_object,
 )
 
 logger = logging.getLogger(__name__)
@@ -83,7 +88,23 @@ TWEET_FIELDS: Final = [
     "entities",
     "note_tweet",
 ]
-EXPANSIONS: Final = ["author_id", "in_reply_to_user_id", "referenced_tweets.id.author_id"]
+EXPANSIONS: Final = [
+    "author_id",
+    "in_reply_to_user_id",
+    "referenced_tweets.id.author_id",
+    "attachments.media_keys",
+]
+#: the Media object's fields (docs.x.com: photos have ``url``; videos and GIFs ``variants``)
+MEDIA_FIELDS: Final = [
+    "media_key",
+    "type",
+    "url",
+    "variants",
+    "alt_text",
+    "preview_image_url",
+    "width",
+    "height",
+]
 USER_FIELDS: Final = ["id", "name", "username"]
 PROFILE_FIELDS: Final = ["id", "name", "username", "description", "url", "profile_image_url"]
 DM_FIELDS: Final = [
@@ -203,6 +224,21 @@ class XConnector(RetryingConnector):
         )
         client.session = session
         return client, session
+
+    def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
+        """A post's medium from X's media CDN (``pbs.twimg.com``, ``video.twimg.com``), with
+        tweepy's session (the framework's retrying session). The CDN needs no token: none is
+        sent."""
+        check_declared_size(media, max_bytes)
+        _, session = self._client(tokens.access_token)
+        return download(
+            session=session,
+            url=media.ref,
+            max_bytes=max_bytes,
+            clock=self.clock,
+            policy=self.policy,
+            rng=self.rng,
+        )
 
     def _get(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> requests.Response:
         try:
@@ -447,6 +483,7 @@ class XConnector(RetryingConnector):
                 "tweet_fields": TWEET_FIELDS,
                 "expansions": EXPANSIONS,
                 "user_fields": USER_FIELDS,
+                "media_fields": MEDIA_FIELDS,
             }
             if since_id:
                 params["since_id"] = since_id
@@ -599,7 +636,7 @@ class XConnector(RetryingConnector):
         for element in split.elements:
             item = tweet_item(element, users, owner)
             if not isinstance(item, bytes):
-                found.append(item)
+                found.append(item)  # search results are not archived: no media fetched
         return found
 
 
@@ -638,12 +675,16 @@ def _read_page(
     if split is None or not isinstance(parsed, dict):
         return _Page(items=[body], damaged=True)  # quarantined whole
     users = _users(parsed)
+    media = _media_elements(body)
     page = _Page(items=[])
     for element in reversed(split.elements):
         if stop_at and _id_of(element) and _le(_id_of(element), stop_at):
             page.reached = True
             continue
-        page.items.append(to_item(element, users))
+        item = to_item(element, users)
+        if media and isinstance(item, dict):
+            item = _with_media(item, element, media)
+        page.items.append(item)
     if split.damaged:
         page.items.append(split.remainder)
         page.damaged = True
@@ -686,6 +727,75 @@ def _id_of(element: RawElement) -> str:
     if isinstance(value, dict) and isinstance(value.get("id"), str):
         return str(value["id"])
     return ""
+
+
+def _media_elements(body: bytes) -> dict[str, RawElement]:
+    """The expanded Media objects of an answer (``includes.media``) by ``media_key``, each with
+    its exact bytes."""
+    top = split_object(body)
+    if top is None or "includes" not in top[0]:
+        return {}
+    includes = split_object(top[0]["includes"].encode("utf-8", errors="surrogateescape"))
+    if includes is None or "media" not in includes[0]:
+        return {}
+    split = split_array(includes[0]["media"].encode("utf-8", errors="surrogateescape"))
+    found: dict[str, RawElement] = {}
+    for element in split.elements:
+        value = element.value
+        if (
+            element.valid_utf8
+            and isinstance(value, dict)
+            and isinstance(value.get("media_key"), str)
+        ):
+            found[value["media_key"]] = element
+    return found
+
+
+def media_ref(media: Mapping[str, Any]) -> MediaRef:
+    """Where a Media object's bytes are: a photo's ``url``; for a video or an animated GIF the
+    MP4 variant with the highest bit rate (the original upload is not offered). A medium X
+    gives no URL for is named by its key, and reported missing when fetched."""
+    alt = media.get("alt_text")
+    alt_text = alt if isinstance(alt, str) else ""
+    url = media.get("url")
+    if isinstance(url, str) and url:
+        return MediaRef(ref=url, alt_text=alt_text)
+    variants = [
+        v
+        for v in media.get("variants") or []
+        if isinstance(v, dict) and isinstance(v.get("url"), str) and v["url"]
+    ]
+    mp4 = [v for v in variants if v.get("content_type") == "video/mp4"]
+    if mp4 or variants:
+        best = max(mp4 or variants, key=lambda v: v.get("bit_rate") or 0)
+        return MediaRef(
+            ref=best["url"], mime_type=str(best.get("content_type") or ""), alt_text=alt_text
+        )
+    return MediaRef(ref=f"media_key:{media.get('media_key')}", alt_text=alt_text)
+
+
+def _with_media(
+    item: dict[str, Any], element: RawElement, media: dict[str, RawElement]
+) -> dict[str, Any]:
+    """A Tweet item with the Media objects it names (``attachments.media_keys``): the media
+    are announced for capture, and its raw payload becomes the Tweet with those Media objects
+    as the API sent them, in the API's own single-Tweet shape (``{"data": …, "includes":
+    {"media": […]}}``), so alt text and types are archived as received."""
+    tweet = element.value
+    attachments = tweet.get("attachments") if isinstance(tweet, dict) else None
+    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
+    found = [media[k] for k in keys or [] if isinstance(k, str) and k in media]
+    if not found:
+        return item
+    raw = (
+        b'{"data":'
+        + element.raw
+        + b',"includes":{"media":['
+        + b",".join(m.raw for m in found)
+        + b"]}}"
+    )
+    item["raw_payload_b64"] = base64.b64encode(raw).decode("ascii")
+    return with_media(item, [media_ref(m.value) for m in found])
 
 
 def _users(parsed: dict[str, Any]) -> dict[str, str]:

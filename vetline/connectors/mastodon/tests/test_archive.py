@@ -14,6 +14,7 @@ from responses import matchers
 
 from vetline.archive.models import ArchivedRecord, QuarantinedItem
 from vetline.connectors.mastodon.connector import CursorState, MastodonConnector
+from vetline.connectors.media import without_media
 
 from .conftest import ACCOUNT_ID, HOST, TOKEN, FakeClock, fixture_bytes, fixture_json
 
@@ -77,7 +78,13 @@ def connect(rsps: responses.RequestsMock, world: Any, account: Any) -> Any:
     return connection
 
 
+#: the image of status 110000000000000002 (statuses_page1.json), as its media server sends it
+MEDIA_URL = "https://files.mastodon.example/media_attachments/files/022/345/792/original/57859aede991da25.png"
+MEDIA_BYTES = b"\x89PNG\r\n\x1a\n recorded poster bytes"
+
+
 def register_capture(rsps: responses.RequestsMock) -> None:
+    rsps.get(MEDIA_URL, body=MEDIA_BYTES, content_type="image/png")
     everything = json.loads(fixture_bytes("statuses_page2.json")) + json.loads(
         fixture_bytes("statuses_page1.json")
     )
@@ -229,7 +236,10 @@ def test_malformed_truncated_and_hostile_items_are_quarantined_with_reasons(
     assert state.mentions == ""  # the truncated one is fetched again next time
 
     report = ingest_batch(
-        items=list(page.items), account=mastodon_account, source="api:mastodon", actor=None
+        items=[without_media(i) for i in page.items],
+        account=mastodon_account,
+        source="api:mastodon",
+        actor=None,
     )
     reasons = sorted(
         QuarantinedItem.objects.filter(account=mastodon_account).values_list(

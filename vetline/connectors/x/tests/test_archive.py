@@ -41,7 +41,13 @@ def connect(rsps: responses.RequestsMock, world: Any, settings: Any) -> Any:
     return connection
 
 
+#: the photo of post 1897000000000000002 (tweets_page2.json), as X's media CDN sends it
+MEDIA_URL = "https://pbs.twimg.com/media/chart.jpg"
+MEDIA_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF recorded chart bytes\xff\xd9"
+
+
 def register_capture(rsps: responses.RequestsMock) -> None:
+    rsps.get(MEDIA_URL, body=MEDIA_BYTES, content_type="image/jpeg")
     page1 = json.loads(fixture_bytes("tweets_page1.json"))
     page2 = json.loads(fixture_bytes("tweets_page2.json"))
     everything = {
