@@ -9,3 +9,7 @@ class ArchiveConfig(AppConfig):
 
     def ready(self) -> None:
         from vetline.archive import checks  # noqa: F401  (registers the system checks)
+        from vetline.archive.retention_tasks import on_records_archived
+        from vetline.archive.signals import records_archived
+
+        records_archived.connect(on_records_archived, dispatch_uid="archive-blob-legal-holds")

@@ -12,6 +12,12 @@ In both, blobs are write-once (writing the same bytes again writes nothing new, 
 shortens a retention) and every read re-hashes the bytes, so a damaged or altered blob is
 refused, not served. Disposal deletes a blob through :meth:`BlobStore.delete`, which reports
 what the store did instead of raising, so one locked blob cannot stop a disposal run.
+
+Legal holds reach the store through :meth:`BlobStore.set_legal_hold` (S3: the per-object legal
+hold, ``PutObjectLegalHold``, which blocks deletion whatever the retention date says). The
+filesystem has no such thing: ``LocalBlobStore.legal_hold_supported`` is False, the
+reconciliation (:func:`vetline.archive.retention_actions.sync_blob_legal_holds`) still keeps
+its table of held blobs, and disposal refuses held records in both backends.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ class DeletionOutcome(enum.StrEnum):
     DELETED = "deleted"  # the store no longer holds the blob
     MISSING = "missing"  # there was nothing to delete
     RETAINED = "retained"  # its retention has not passed: not attempted
-    REFUSED = "refused"  # the store refused (S3: AccessDenied, the object is still locked)
+    REFUSED = "refused"  # the store refused (S3: AccessDenied, still locked or legal hold ON)
     FAILED = "failed"  # the store could not be asked (network, permissions, …)
 
 
@@ -72,7 +78,46 @@ class BlobDeletion:
         }
 
 
+class LegalHoldOutcome(enum.StrEnum):
+    APPLIED = "applied"  # every version of the blob now has the legal hold asked for
+    MISSING = "missing"  # the store does not hold the blob: nothing can be held
+    REFUSED = "refused"  # the store refused (S3: AccessDenied, InvalidRequest: no Object Lock)
+    FAILED = "failed"  # the store could not be asked (network, …)
+    UNSUPPORTED = "unsupported"  # the backend cannot hold a blob (the local filesystem)
+
+
+@dataclass(frozen=True, slots=True)
+class LegalHoldChange:
+    """What a store did when asked to turn one blob's legal hold on or off."""
+
+    sha256: str
+    on: bool
+    outcome: LegalHoldOutcome
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == LegalHoldOutcome.APPLIED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "on": self.on,
+            "outcome": self.outcome.value,
+            "detail": self.detail,
+        }
+
+
 class BlobStore(Protocol):
+    #: Whether :meth:`set_legal_hold` can enforce anything in this backend.
+    legal_hold_supported: bool
+
+    @property
+    def where(self) -> str:
+        """Where the blobs are (a directory, a bucket): a legal hold applied in one store is
+        not applied in another."""
+        ...
+
     def put(self, data: bytes, *, retain_until: dt.datetime | None = None) -> str:
         """Store ``data`` and return its name. ``retain_until``: the earliest moment the blob
         may be deleted (default: now plus the longest record-class retention period)."""
@@ -86,6 +131,10 @@ class BlobStore(Protocol):
         """Delete the blob if its retention has passed at ``now``; never raises for a refusal."""
         ...
 
+    def set_legal_hold(self, sha256_hex: str, on: bool) -> LegalHoldChange:
+        """Turn the blob's legal hold on or off; never raises for a refusal. Idempotent."""
+        ...
+
 
 def check_name(sha256_hex: str) -> str:
     if not isinstance(sha256_hex, str) or not _HEX64.fullmatch(sha256_hex):
@@ -94,10 +143,17 @@ def check_name(sha256_hex: str) -> str:
 
 
 class LocalBlobStore:
-    """Blobs on the local filesystem (write-once, verified on read)."""
+    """Blobs on the local filesystem (write-once, verified on read). It cannot enforce a
+    retention date or a legal hold: disposal, which refuses held records, is what keeps them."""
+
+    legal_hold_supported = False
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+
+    @property
+    def where(self) -> str:
+        return f"file://{self.root}"
 
     def path_for(self, sha256_hex: str) -> Path:
         name = check_name(sha256_hex)
@@ -147,6 +203,14 @@ class LocalBlobStore:
         except OSError as exc:
             return BlobDeletion(sha256_hex, DeletionOutcome.FAILED, detail=str(exc))
         return BlobDeletion(sha256_hex, DeletionOutcome.DELETED)
+
+    def set_legal_hold(self, sha256_hex: str, on: bool) -> LegalHoldChange:
+        return LegalHoldChange(
+            check_name(sha256_hex),
+            on,
+            LegalHoldOutcome.UNSUPPORTED,
+            detail="the local filesystem cannot enforce a legal hold",
+        )
 
 
 # --------------------------------------------------------------------------- retention dates

@@ -18,7 +18,15 @@ configured period.
   date has passed. A version still locked is reported (``retained``), as is one the store
   refuses to delete (``refused``: ``AccessDenied``, the store's clock says it is still locked);
   then a delete marker hides the blob, and the bucket's lifecycle rule removes the locked
-  versions when their retention ends (see ``docs/operations.md``).
+  versions when their retention ends (see ``docs/operations.md``). A version under an S3
+  legal hold is never deleted: it is reported ``refused`` with the hold named.
+* **Legal holds** (:meth:`S3BlobStore.set_legal_hold`): the S3 object legal hold
+  (``PutObjectLegalHold``), independent of the retention date, is turned on or off on the
+  blob's current version (every version when it is hidden behind a delete marker). While it
+  is on, no one can delete the version, whatever its retain-until date says. Vetline turns it
+  on for the blobs of records an active legal hold covers and off once no active hold covers
+  any record referring to the blob (the reconciliation in
+  :mod:`vetline.archive.retention_actions`). Refusals and failures are reported, not raised.
 
 boto3 is used directly rather than through django-storages: django-storages' ``S3Storage`` is a
 file-storage API (names, ``open``/``save``) with no per-object Object Lock mode or retain-until
@@ -34,13 +42,20 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from vetline.archive.blobs import BlobDeletion, BlobError, DeletionOutcome, check_name
+from vetline.archive.blobs import (
+    BlobDeletion,
+    BlobError,
+    DeletionOutcome,
+    LegalHoldChange,
+    LegalHoldOutcome,
+    check_name,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,6 +67,14 @@ COMPLIANCE: Final = "COMPLIANCE"
 _NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 _NO_BUCKET: Final = frozenset({"404", "NoSuchBucket", "NotFound"})
 _DENIED: Final = frozenset({"403", "AccessDenied", "Forbidden"})
+#: What S3 answers when the bucket cannot take a legal hold (no Object Lock): a refusal.
+_REFUSED_LOCK: Final = frozenset({"InvalidRequest", "400"})
+#: What a request on the current version gets when there is none (missing, or a delete marker;
+#: moto answers a missing key with a 500): then the versions are listed and set one by one.
+_NO_CURRENT_VERSION: Final = _NOT_FOUND | {"MethodNotAllowed", "405", "500", "InternalError"}
+_NO_LEGAL_HOLD: Final = frozenset({"NoSuchObjectLockConfiguration"})
+ON: Final[Literal["ON"]] = "ON"
+OFF: Final[Literal["OFF"]] = "OFF"
 
 
 class BucketUnavailable(BlobError):
@@ -88,6 +111,8 @@ def _b64(digest: bytes) -> str:
 
 class S3BlobStore:
     """Blobs as Object Lock (compliance mode) objects in one bucket, verified on read."""
+
+    legal_hold_supported = True
 
     def __init__(
         self,
@@ -228,6 +253,102 @@ class S3BlobStore:
             name, _worst(kept), retained_until=max(dates) if dates else None, detail=detail
         )
 
+    def set_legal_hold(self, sha256_hex: str, on: bool) -> LegalHoldChange:
+        """Turn the S3 legal hold of the blob on (``on``) or off. Idempotent; never raises: a
+        refusal (``AccessDenied``: the credentials lack ``s3:PutObjectLegalHold``;
+        ``InvalidRequest``: the bucket has no Object Lock), a missing blob or an unreachable
+        store is reported in the result.
+
+        One request on the current version, which holds the blob's bytes (older versions under
+        the name are damaged copies Vetline wrote over). When there is no current version (the
+        blob is hidden behind a delete marker, e.g. disposal tried to delete it between a
+        release and this call, or it is missing), every stored version is listed and set."""
+        name = check_name(sha256_hex)
+        status: Literal["ON", "OFF"] = ON if on else OFF
+        try:
+            self.client.put_object_legal_hold(
+                Bucket=self.bucket, Key=name, LegalHold={"Status": status}
+            )
+        except ClientError as exc:
+            code = _code(exc)
+            if code in _DENIED or code in _REFUSED_LOCK:
+                return self._refused(name, on, status, "its current version", code)
+            if code not in _NO_CURRENT_VERSION:
+                return LegalHoldChange(name, on, LegalHoldOutcome.FAILED, detail=str(exc))
+            return self._set_legal_hold_on_versions(name, on, status)
+        except BotoCoreError as exc:
+            return LegalHoldChange(name, on, LegalHoldOutcome.FAILED, detail=str(exc))
+        logger.info("archive.blob.legal_hold_set", extra={"blob": name, "status": status})
+        return LegalHoldChange(name, on, LegalHoldOutcome.APPLIED)
+
+    def _refused(
+        self, name: str, on: bool, status: str, version: str, code: str
+    ) -> LegalHoldChange:
+        return LegalHoldChange(
+            name,
+            on,
+            LegalHoldOutcome.REFUSED,
+            detail=f"the store refused to turn the legal hold {status} on {version} ({code}): "
+            f"the credentials need s3:PutObjectLegalHold and the bucket Object Lock",
+        )
+
+    def _set_legal_hold_on_versions(
+        self, name: str, on: bool, status: Literal["ON", "OFF"]
+    ) -> LegalHoldChange:
+        try:
+            versions, _, _ = self._versions(name)
+        except (ClientError, BotoCoreError) as exc:
+            return LegalHoldChange(
+                name, on, LegalHoldOutcome.FAILED, detail=f"listing its versions failed: {exc}"
+            )
+        if not versions:
+            return LegalHoldChange(
+                name, on, LegalHoldOutcome.MISSING, detail=f"the blob is not in {self.where}"
+            )
+        for version in versions:
+            try:
+                self.client.put_object_legal_hold(
+                    Bucket=self.bucket,
+                    Key=name,
+                    VersionId=version,
+                    LegalHold={"Status": status},
+                )
+            except ClientError as exc:
+                code = _code(exc)
+                if code in _NOT_FOUND:
+                    continue  # the version went meanwhile (its retention passed)
+                if code in _DENIED or code in _REFUSED_LOCK:
+                    return self._refused(name, on, status, f"version {version}", code)
+                return LegalHoldChange(
+                    name, on, LegalHoldOutcome.FAILED, detail=f"version {version}: {exc}"
+                )
+            except BotoCoreError as exc:
+                return LegalHoldChange(
+                    name, on, LegalHoldOutcome.FAILED, detail=f"version {version}: {exc}"
+                )
+        logger.info(
+            "archive.blob.legal_hold_set",
+            extra={"blob": name, "status": status, "versions": len(versions)},
+        )
+        return LegalHoldChange(name, on, LegalHoldOutcome.APPLIED)
+
+    def get_object_legal_hold(self, sha256_hex: str, version_id: str | None = None) -> bool:
+        """Whether the blob's current version (or ``version_id``) has the S3 legal hold on.
+        Raises :class:`BlobError` when the blob is missing or the store cannot be asked."""
+        name = check_name(sha256_hex)
+        options: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        try:
+            answer = self.client.get_object_legal_hold(Bucket=self.bucket, Key=name, **options)
+        except ClientError as exc:
+            if _code(exc) in _NO_LEGAL_HOLD:
+                return False  # never set on this version
+            if _code(exc) in _NOT_FOUND:
+                raise BlobError(f"blob {name} is missing") from exc
+            raise BlobError(f"could not read the legal hold of blob {name}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise BlobError(f"could not read the legal hold of blob {name}: {exc}") from exc
+        return answer.get("LegalHold", {}).get("Status") == ON
+
     # ----------------------------------------------------------------------- internals
 
     def _head(self, name: str) -> HeadObjectOutputTypeDef | None:
@@ -365,6 +486,15 @@ class S3BlobStore:
             return BlobDeletion(name, DeletionOutcome.FAILED, detail=f"version {version}: {exc}")
         until = head.get("ObjectLockRetainUntilDate")
         mode = head.get("ObjectLockMode")
+        if head.get("ObjectLockLegalHoldStatus") == ON:
+            return BlobDeletion(
+                name,
+                DeletionOutcome.REFUSED,
+                retained_until=until,
+                detail=f"version {version} is under an S3 legal hold (a Vetline legal hold covers "
+                f"a record referring to it, or did until the last reconciliation): it cannot be "
+                f"deleted until the hold is turned off",
+            )
         if until is not None and until > now:
             return BlobDeletion(
                 name,

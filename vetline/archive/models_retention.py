@@ -13,7 +13,17 @@ from django.utils import timezone
 
 from vetline.archive.retention import FINRA_SEC_CITATION
 
-__all__ = ["DisposalRecord", "DisposalRun", "DisposalRunStatus", "LegalHold", "RecordClass"]
+__all__ = [
+    "BlobHoldState",
+    "BlobHoldSyncRun",
+    "BlobHoldSyncStatus",
+    "DisposalRecord",
+    "DisposalRun",
+    "DisposalRunStatus",
+    "HeldBlob",
+    "LegalHold",
+    "RecordClass",
+]
 
 
 class RecordClass(models.Model):
@@ -113,6 +123,13 @@ class LegalHold(models.Model):
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("Legal holds are released, never deleted.")
 
+    def blob_legal_holds(self) -> dict[str, Any]:
+        """How many attachment blobs of the records this hold covers carry the blob store's
+        legal hold (for the hold's page; see :func:`retention_selectors.hold_blob_summary`)."""
+        from vetline.archive.retention_selectors import hold_blob_summary
+
+        return hold_blob_summary(self)
+
 
 class DisposalRunStatus(models.TextChoices):
     RUNNING = "running", "Running"
@@ -183,3 +200,100 @@ class DisposalRecord(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("Disposal records are append-only.")
+
+
+class BlobHoldState(models.TextChoices):
+    OFF = "off", "Off"  # the store has no legal hold on it (confirmed, or never asked)
+    ON = "on", "On"  # the store confirmed the legal hold on every version
+    PENDING = "pending", "Being changed"  # a change was asked for; the answer is not recorded
+
+
+class HeldBlob(models.Model):
+    """An attachment blob that Vetline puts, or has put, under the blob store's legal hold
+    because an active legal hold covers a record referring to it.
+
+    ``wanted`` says what the active holds want (``holds`` are those holds); ``store_state``
+    what the store was last confirmed to have, in the store named by ``store``. Before the
+    store is asked, the state becomes ``pending`` (committed), so a crash between the store's
+    answer and this row leaves ``pending`` and the next reconciliation asks again, whatever is
+    wanted by then. Rows are kept after release as the history of the blob's holds."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    holds = models.ManyToManyField(LegalHold, blank=True, related_name="held_blobs")
+    wanted = models.BooleanField(default=True)
+    wanted_since = models.DateTimeField(default=timezone.now)
+    store_state = models.CharField(
+        max_length=10, choices=BlobHoldState.choices, default=BlobHoldState.OFF
+    )
+    store = models.CharField(max_length=300, blank=True)  # where the state was confirmed
+    applied_at = models.DateTimeField(null=True, blank=True)  # last turned on in the store
+    released_at = models.DateTimeField(null=True, blank=True)  # last turned off in the store
+    failures = models.PositiveIntegerField(default=0)  # consecutive failed attempts
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(store_state="on") | ~models.Q(store=""),
+                name="archive_heldblob_on_in_a_store",
+                violation_error_message="A blob on hold names the store holding it.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["wanted", "store_state"], name="archive_heldblob_todo_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"held blob {self.sha256[:12]}… ({self.store_state})"
+
+
+class BlobHoldSyncStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    ABANDONED = "abandoned", "Abandoned"  # its worker stopped (crash); a later run took over
+
+
+class BlobHoldSyncRun(models.Model):
+    """One reconciliation of the blob store's legal holds with the active legal holds: what it
+    found wanted, what it turned on and off, what the store refused, and its progress. Only one
+    runs at a time (a database constraint); a kick while one runs asks it to go round again."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=20)  # job, hold, ingest, cli
+    actor = models.ForeignKey(
+        "identity.Person", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=10, choices=BlobHoldSyncStatus.choices, default=BlobHoldSyncStatus.RUNNING
+    )
+    store = models.CharField(max_length=300, blank=True)
+    rerun_requested = models.BooleanField(default=False)
+    rounds = models.PositiveIntegerField(default=0)
+    wanted_count = models.PositiveIntegerField(default=0)
+    to_change = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)  # progress: store calls answered
+    turned_on = models.PositiveIntegerField(default=0)
+    turned_off = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True)  # the first few, with the store's words
+    per_hold = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="running"),
+                name="archive_blobholdsyncrun_one_running",
+                violation_error_message="A legal hold reconciliation is already running.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"blob legal hold reconciliation {self.pk} ({self.status})"

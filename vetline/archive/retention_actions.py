@@ -15,17 +15,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from vetline.archive.blob_holds import Plan, Recorded, blob_names, plan, wanted_change
 from vetline.archive.blobs import (
     BlobDeletion,
     BlobError,
     BlobStore,
     DeletionOutcome,
+    LegalHoldChange,
+    LegalHoldOutcome,
     default_store,
 )
 from vetline.archive.integrity.canonical import tombstone_bytes
@@ -33,9 +37,13 @@ from vetline.archive.leaves import record_leaf_from_row
 from vetline.archive.log import LogAppender, locked_state
 from vetline.archive.models import ArchivedRecord, LeafKind, LogLeaf
 from vetline.archive.models_retention import (
+    BlobHoldState,
+    BlobHoldSyncRun,
+    BlobHoldSyncStatus,
     DisposalRecord,
     DisposalRun,
     DisposalRunStatus,
+    HeldBlob,
     LegalHold,
     RecordClass,
 )
@@ -64,6 +72,18 @@ DISPOSAL_CHUNK: Final = 500
 PREVIEW_IDS: Final = 1000
 BLOB_REFERENCE_BATCH: Final = 100
 _LEAF: Final = b"\x00"
+
+#: Blobs asked about per chunk of the legal hold reconciliation (one heartbeat, two commits).
+SYNC_CHUNK: Final = 100
+SYNC_LOOKUP_BATCH: Final = 500
+#: A running reconciliation without a heartbeat for this long is taken to have died.
+SYNC_LEASE: Final = dt.timedelta(minutes=15)
+#: Consecutive failed runs for one blob before compliance is alerted.
+SYNC_ALERT_AFTER_FAILURES: Final = 3
+SYNC_ALERT_CODE: Final = "archive.blob_legal_hold"
+SYNC_FAILURES_KEPT: Final = 50
+
+T = TypeVar("T")
 
 
 def _period_error(exc: PeriodError) -> ValidationFailed:
@@ -183,8 +203,65 @@ def place_legal_hold(
                 "query": query,
             },
         )
+        request_blob_hold_sync(trigger="hold")
     logger.info("archive.hold.placed", extra={"hold": hold.pk})
     return hold
+
+
+def _hold_scope(hold: LegalHold) -> dict[str, object]:
+    return {
+        "account_ids": sorted(hold.accounts.values_list("pk", flat=True)),
+        "person_ids": sorted(hold.people.values_list("pk", flat=True)),
+        "date_from": hold.date_from.isoformat() if hold.date_from else None,
+        "date_to": hold.date_to.isoformat() if hold.date_to else None,
+        "query": hold.query,
+    }
+
+
+def update_legal_hold_scope(
+    *,
+    actor: Person,
+    hold: LegalHold,
+    accounts: Sequence[SocialAccount],
+    people: Sequence[Person],
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    query: str = "",
+) -> LegalHold:
+    """Change what an active hold covers: its custodians, date range and query (compliance
+    officers). Audited ``archive.hold.update`` with the scope before and after; the blob store's
+    legal holds follow after commit (:func:`sync_blob_legal_holds`). Takes the log lock, as
+    placing a hold does, so disposal sees the new scope at its next chunk. Records that leave
+    the scope become disposable once expired, exactly as after a release."""
+    require(actor, Perm.LEGAL_HOLD)
+    query = (query or "").strip()
+    if len(query) > 500:
+        raise ValidationFailed("The query is at most 500 characters.", field="query")
+    try:
+        check_date_range(date_from, date_to)
+    except PeriodError as exc:
+        raise _period_error(exc) from exc
+    if not accounts and not people:
+        raise ValidationFailed(
+            "Name at least one custodian: an account or a person.", field="accounts"
+        )
+    with transaction.atomic():
+        locked_state()
+        row = LegalHold.objects.select_for_update().get(pk=hold.pk)
+        if row.released_at is not None:
+            raise Conflict("This hold was released; place a new one.")
+        before = _hold_scope(row)
+        row.date_from, row.date_to, row.query = date_from, date_to, query
+        row.save(update_fields=["date_from", "date_to", "query"])
+        row.accounts.set(accounts)
+        row.people.set(people)
+        after = _hold_scope(row)
+        if before == after:
+            return row
+        audit(action="archive.hold.update", actor=actor, obj=row, before=before, after=after)
+        request_blob_hold_sync(trigger="hold")
+    logger.info("archive.hold.updated", extra={"hold": row.pk})
+    return row
 
 
 def release_legal_hold(*, actor: Person, hold: LegalHold, reason: str) -> LegalHold:
@@ -209,6 +286,7 @@ def release_legal_hold(*, actor: Person, hold: LegalHold, reason: str) -> LegalH
             before={"active": True},
             after={"active": False, "reason": reason},
         )
+        request_blob_hold_sync(trigger="hold")
     logger.info("archive.hold.released", extra={"hold": row.pk})
     return row
 
@@ -463,3 +541,454 @@ def _finish_run(
                 "blobs_kept_truncated": len(kept) > PREVIEW_IDS,
             },
         )
+
+
+# --------------------------------------------------------------------------- blob legal holds
+
+
+def request_blob_hold_sync(*, trigger: str) -> None:
+    """Queue a reconciliation of the blob store's legal holds once the current transaction
+    commits (call inside the transaction of the change that asks for it). A kick only: the
+    periodic job catches up with any kick lost in a crash."""
+    transaction.on_commit(lambda: _kick_blob_hold_sync(trigger))
+
+
+def _kick_blob_hold_sync(trigger: str) -> None:
+    from vetline.archive.retention_tasks import sync_blob_legal_holds_task
+
+    try:
+        sync_blob_legal_holds_task(trigger)
+    except Exception:  # the hourly job catches up; a hold must not fail for want of a queue
+        logger.exception("archive.blob_holds.kick_failed", extra={"trigger": trigger})
+
+
+def _claim_sync_run(*, trigger: str, actor: Person | None) -> BlobHoldSyncRun | None:
+    """Start a run, or, when one is already running, ask it to go round again and return None.
+    A run whose heartbeat is older than :data:`SYNC_LEASE` is abandoned (its worker died)."""
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return BlobHoldSyncRun.objects.create(trigger=trigger[:20], actor=actor)
+        except IntegrityError:
+            pass
+        with transaction.atomic():
+            running = (
+                BlobHoldSyncRun.objects.select_for_update()
+                .filter(status=BlobHoldSyncStatus.RUNNING)
+                .first()
+            )
+            if running is None:
+                continue  # it finished meanwhile
+            if running.heartbeat_at < timezone.now() - SYNC_LEASE:
+                running.status = BlobHoldSyncStatus.ABANDONED
+                running.finished_at = timezone.now()
+                running.error = (
+                    f"no heartbeat since {running.heartbeat_at.isoformat()}: its worker stopped; "
+                    f"run taken over by a {trigger} run"
+                )
+                running.save(update_fields=["status", "finished_at", "error"])
+                audit(
+                    action="archive.hold.blobs_sync",
+                    actor=None,
+                    obj=running,
+                    after={"status": running.status, "error": running.error},
+                )
+                continue
+            running.rerun_requested = True
+            running.save(update_fields=["rerun_requested"])
+            return None
+    return None
+
+
+def _wanted_blobs() -> dict[str, set[int]]:
+    """Every blob a record under an active hold refers to, with the holds covering it."""
+    from vetline.archive.retention_selectors import active_holds, records_under_hold
+
+    wanted: dict[str, set[int]] = {}
+    for hold_id in active_holds().order_by("pk").values_list("pk", flat=True):
+        records = records_under_hold(
+            ArchivedRecord.objects.all(), holds=LegalHold.objects.filter(pk=hold_id)
+        )
+        for attachments in (
+            records.exclude(attachments=[])
+            .values_list("attachments", flat=True)
+            .iterator(chunk_size=2000)
+        ):
+            for name in blob_names(attachments):
+                wanted.setdefault(name, set()).add(hold_id)
+    return wanted
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _record_wanted(wanted: dict[str, set[int]], *, now: dt.datetime) -> Plan:
+    """Make the table's wanted set and hold links equal ``wanted`` (one transaction)."""
+    links = HeldBlob.holds.through.objects
+    with transaction.atomic():
+        linked: dict[str, set[int]] = {}
+        for name, hold_id in links.values_list("heldblob__sha256", "legalhold_id"):
+            linked.setdefault(name, set()).add(hold_id)
+        recorded: dict[str, Recorded] = {}
+        for name, is_wanted in HeldBlob.objects.filter(
+            models.Q(wanted=True) | models.Q(pk__in=links.values("heldblob_id"))
+        ).values_list("sha256", "wanted"):
+            recorded[name] = Recorded(is_wanted, frozenset(linked.get(name, ())))
+        unknown = sorted(set(wanted) - set(recorded))
+        for part in _chunks(unknown, SYNC_LOOKUP_BATCH):
+            for name, is_wanted in HeldBlob.objects.filter(sha256__in=part).values_list(
+                "sha256", "wanted"
+            ):
+                recorded[name] = Recorded(is_wanted, frozenset())
+        changes = plan(wanted, recorded)
+        if changes.empty:
+            return changes
+        HeldBlob.objects.bulk_create(
+            [HeldBlob(sha256=name, wanted=True, wanted_since=now) for name in changes.create],
+            batch_size=SYNC_LOOKUP_BATCH,
+        )
+        for part in _chunks(changes.rewant, SYNC_LOOKUP_BATCH):
+            HeldBlob.objects.filter(sha256__in=part).update(wanted=True, wanted_since=now)
+        for part in _chunks(changes.unwant, SYNC_LOOKUP_BATCH):
+            HeldBlob.objects.filter(sha256__in=part).update(wanted=False)
+        touched = sorted({name for name, _ in changes.links_add | changes.links_remove})
+        ids: dict[str, int] = {}
+        for part in _chunks(touched, SYNC_LOOKUP_BATCH):
+            ids.update(HeldBlob.objects.filter(sha256__in=part).values_list("sha256", "pk"))
+        by_hold: dict[int, list[int]] = {}
+        for name, hold_id in changes.links_remove:
+            by_hold.setdefault(hold_id, []).append(ids[name])
+        for hold_id, blob_ids in by_hold.items():
+            for ids_part in _chunks(sorted(blob_ids), SYNC_LOOKUP_BATCH):
+                links.filter(legalhold_id=hold_id, heldblob_id__in=ids_part).delete()
+        links.bulk_create(
+            [
+                links.model(heldblob_id=ids[name], legalhold_id=hold_id)
+                for name, hold_id in sorted(changes.links_add)
+            ],
+            batch_size=SYNC_LOOKUP_BATCH,
+        )
+    return changes
+
+
+def _store_todo(where: str) -> models.QuerySet[HeldBlob]:
+    """Rows whose store state may differ from what is wanted: the database side of
+    :func:`blob_holds.wanted_change`, which decides each row."""
+    return HeldBlob.objects.filter(
+        models.Q(store_state=BlobHoldState.PENDING)
+        | models.Q(wanted=True, store_state=BlobHoldState.OFF)
+        | models.Q(wanted=True, store_state=BlobHoldState.ON) & ~models.Q(store=where)
+        | models.Q(wanted=False, store_state=BlobHoldState.ON)
+    )
+
+
+def _apply_to_store(
+    run: BlobHoldSyncRun,
+    store: BlobStore | None,
+    unavailable: str,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Ask the store for every change the table wants, in chunks: mark the chunk ``pending``
+    (committed), ask the store, record its answers. Refusals and failures stay ``pending`` and
+    count a failure; the next run asks again."""
+    where = store.where if store is not None else ""
+    todo = _store_todo(where)
+    if store is None:
+        # Nothing is asked, so nothing becomes pending, and blobs confirmed on hold in the
+        # store last used are not put in doubt by a configuration or network problem.
+        todo = todo.exclude(wanted=True, store_state=BlobHoldState.ON)
+    run.to_change += todo.count()
+    run.save(update_fields=["to_change"])
+    last = 0
+    while True:
+        with transaction.atomic():
+            found = list(
+                todo.filter(pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", "sha256", "wanted", "store_state", "store")[:SYNC_CHUNK]
+            )
+            if not found:
+                return
+            last = found[-1][0]
+            rows: list[tuple[int, str, bool]] = []
+            for pk, name, wanted, state, row_store in found:
+                on = wanted_change(wanted=wanted, state=state, row_store=row_store, store=where)
+                if on is not None:
+                    rows.append((pk, name, on))
+            if store is not None:
+                HeldBlob.objects.filter(pk__in=[r[0] for r in rows]).update(
+                    store_state=BlobHoldState.PENDING
+                )
+            BlobHoldSyncRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+        results: list[tuple[int, LegalHoldChange]] = []
+        for pk, name, on in rows:
+            if store is None:
+                result = LegalHoldChange(name, on, LegalHoldOutcome.FAILED, detail=unavailable)
+            else:
+                result = store.set_legal_hold(name, on)
+                if result.outcome == LegalHoldOutcome.MISSING and not on:
+                    result = LegalHoldChange(name, on, LegalHoldOutcome.APPLIED)  # nothing held
+            results.append((pk, result))
+        _record_answers(run, results, where=where)
+        if progress is not None:
+            progress(run.changed, run.to_change)
+
+
+def _record_answers(
+    run: BlobHoldSyncRun, results: list[tuple[int, LegalHoldChange]], *, where: str
+) -> None:
+    now = timezone.now()
+    turned_on = [pk for pk, r in results if r.ok and r.on]
+    turned_off = [pk for pk, r in results if r.ok and not r.on]
+    failed: dict[str, list[int]] = {}
+    for pk, r in results:
+        if not r.ok:
+            failed.setdefault(f"{r.outcome.value}: {r.detail}"[:2000], []).append(pk)
+    with transaction.atomic():
+        if turned_on:
+            HeldBlob.objects.filter(pk__in=turned_on).update(
+                store_state=BlobHoldState.ON,
+                store=where[:300],
+                applied_at=now,
+                failures=0,
+                failing_since=None,
+                last_error="",
+            )
+        if turned_off:
+            HeldBlob.objects.filter(pk__in=turned_off).update(
+                store_state=BlobHoldState.OFF,
+                store=where[:300],
+                released_at=now,
+                failures=0,
+                failing_since=None,
+                last_error="",
+            )
+        for detail, pks in failed.items():
+            HeldBlob.objects.filter(pk__in=pks).update(
+                failures=models.F("failures") + 1,
+                failing_since=Coalesce(models.F("failing_since"), models.Value(now)),
+                last_error=detail,
+            )
+        run.changed += len(results)
+        run.turned_on += len(turned_on)
+        run.turned_off += len(turned_off)
+        run.failed += sum(len(p) for p in failed.values())
+        room = SYNC_FAILURES_KEPT - len(run.failures)
+        if room > 0:
+            run.failures = run.failures + [r.as_dict() for _, r in results if not r.ok][:room]
+        run.heartbeat_at = now
+        run.save(
+            update_fields=[
+                "changed",
+                "turned_on",
+                "turned_off",
+                "failed",
+                "failures",
+                "heartbeat_at",
+            ]
+        )
+    for _, r in results:
+        if not r.ok:
+            logger.warning("archive.blob_holds.change_failed", extra=r.as_dict())
+
+
+def blob_hold_summary_by_hold(where: str | None) -> dict[str, dict[str, int]]:
+    """Per hold (by id, as a string for JSON): its blobs, and how many are on hold in the store
+    ``where`` (None: in whichever store they were confirmed, when the store is unavailable)."""
+    links = HeldBlob.holds.through.objects
+    on = models.Q(heldblob__store_state=BlobHoldState.ON)
+    if where is not None:
+        on &= models.Q(heldblob__store=where)
+    out: dict[str, dict[str, int]] = {}
+    for row in links.values("legalhold_id").annotate(
+        blobs=models.Count("id"), on=models.Count("id", filter=on)
+    ):
+        out[str(row["legalhold_id"])] = {"blobs": row["blobs"], "on": row["on"]}
+    return out
+
+
+def _alert_on_persistent_failures(run: BlobHoldSyncRun) -> None:
+    """Open (once) a critical alert for compliance when blobs keep failing; close it when none
+    fails any more. Call inside a transaction."""
+    from vetline.connectors.actions import raise_alert
+    from vetline.connectors.models import Alert, AlertSeverity
+
+    stuck = HeldBlob.objects.filter(failures__gte=SYNC_ALERT_AFTER_FAILURES)
+    count = stuck.count()
+    if count:
+        first = stuck.order_by("failing_since", "pk").first()
+        assert first is not None
+        raise_alert(
+            code=SYNC_ALERT_CODE,
+            severity=AlertSeverity.CRITICAL,
+            account=None,
+            title=f"{count} held attachment blob(s) cannot be put on or off the blob store's "
+            f"legal hold",
+            body=(
+                f"The blob store has refused or failed to change the legal hold of {count} "
+                f"attachment blob(s) {SYNC_ALERT_AFTER_FAILURES} or more times in a row "
+                f"(reconciliation run #{run.pk}). Records under a legal hold may have "
+                f"attachments that the store does not protect from deletion. The first, since "
+                f"{first.failing_since:%Y-%m-%d %H:%M} UTC: blob {first.sha256}: "
+                f"{first.last_error}\n\nCheck the credentials (s3:PutObjectLegalHold, "
+                f"s3:GetObjectLegalHold) and that the bucket has Object Lock, then run "
+                f"`vetline archive legal-hold-sync`."
+            ),
+        )
+        return
+    if HeldBlob.objects.filter(failures__gt=0).exists():
+        return
+    opened = list(
+        Alert.objects.filter(
+            account=None, code=SYNC_ALERT_CODE, resolved_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    if opened:
+        Alert.objects.filter(pk__in=opened).update(resolved_at=timezone.now())
+        audit(
+            action="connectors.alert.resolve",
+            actor=None,
+            actor_name="archive",
+            obj=run,
+            after={"alert_ids": opened, "reason": "every held blob's legal hold is in place"},
+        )
+
+
+def _finish_sync_round(run: BlobHoldSyncRun, store_where: str | None, changes: list[Plan]) -> bool:
+    """Close the run (status, per-hold summary, audit events) unless a kick asked it to go
+    round again meanwhile: then return True."""
+    with transaction.atomic():
+        row = BlobHoldSyncRun.objects.select_for_update().get(pk=run.pk)
+        if row.rerun_requested:
+            row.rerun_requested = False
+            row.heartbeat_at = timezone.now()
+            row.save(update_fields=["rerun_requested", "heartbeat_at"])
+            return True
+        previous = (
+            BlobHoldSyncRun.objects.filter(status=BlobHoldSyncStatus.DONE)
+            .exclude(pk=run.pk)
+            .order_by("-finished_at", "-pk")
+            .values_list("per_hold", flat=True)
+            .first()
+        ) or {}
+        per_hold = blob_hold_summary_by_hold(store_where)
+        _alert_on_persistent_failures(run)
+        run.status = BlobHoldSyncStatus.DONE
+        run.finished_at = timezone.now()
+        run.per_hold = per_hold
+        run.store = (store_where or "")[:300]
+        run.wanted_count = HeldBlob.objects.filter(wanted=True).count()
+        run.save()
+        table = {k: sum(p.counts()[k] for p in changes) for k in Plan().counts()}
+        changed = any(table.values()) or run.changed or per_hold != previous
+        if changed:
+            audit(
+                action="archive.hold.blobs_sync",
+                actor=run.actor,
+                obj=run,
+                after={
+                    "status": run.status,
+                    "trigger": run.trigger,
+                    "store": run.store,
+                    "rounds": run.rounds,
+                    "wanted": run.wanted_count,
+                    "table": table,
+                    "asked": run.changed,
+                    "turned_on": run.turned_on,
+                    "turned_off": run.turned_off,
+                    "failed": run.failed,
+                    "failures": run.failures[:20],
+                    "per_hold": per_hold,
+                },
+            )
+        holds = LegalHold.objects.in_bulk([int(k) for k in set(per_hold) | set(previous)])
+        for key in sorted(set(per_hold) | set(previous), key=int):
+            before, after = previous.get(key), per_hold.get(key, {"blobs": 0, "on": 0})
+            hold = holds.get(int(key))
+            if hold is None or before == after:
+                continue
+            audit(
+                action="archive.hold.blobs",
+                actor=run.actor,
+                obj=hold,
+                before=before,
+                after={**after, "run_id": run.pk, "store": run.store},
+            )
+    return False
+
+
+def sync_blob_legal_holds(
+    *,
+    actor: Person | None = None,
+    trigger: str = "job",
+    progress: Callable[[int, int], None] | None = None,
+) -> BlobHoldSyncRun | None:
+    """Reconcile the blob store's legal holds with the active legal holds: every blob a record
+    under an active hold refers to gets the store's legal hold on, and every blob Vetline put on
+    hold that no active hold covers any more gets it off.
+
+    Two steps, each re-runnable: the wanted set is computed and recorded in :class:`HeldBlob`
+    (one transaction), then the store is asked for the differences in chunks (each chunk
+    marked ``pending`` first, so a crash between the store's answer and the table leaves rows
+    the next run asks about again). Idempotent. Refusals and failures are recorded on the rows,
+    reported in the run, retried by the next run, and a blob failing
+    :data:`SYNC_ALERT_AFTER_FAILURES` runs in a row opens a critical alert for compliance.
+
+    With the local filesystem store nothing can be enforced: the table is still kept (a later
+    switch to S3 applies it) and disposal refuses held records anyway.
+
+    Returns the run, or None when another run is in progress (it is asked to go round again,
+    so the change that called this is seen). Audited once per run that changed something
+    (``archive.hold.blobs_sync``, with counts and a per-hold summary) and once per hold whose
+    summary changed (``archive.hold.blobs``); not per blob.
+    ``actor`` None is the system (the jobs, the CLI)."""
+    if actor is not None:
+        require(actor, Perm.LEGAL_HOLD)
+    run = _claim_sync_run(trigger=trigger, actor=actor)
+    if run is None:
+        logger.info("archive.blob_holds.already_running", extra={"trigger": trigger})
+        return None
+    store: BlobStore | None = None
+    unavailable = ""
+    try:
+        store = default_store()
+    except BlobError as exc:
+        unavailable = f"the blob store cannot be used: {exc}"
+    where = store.where if store is not None else ""
+    applies = store is None or store.legal_hold_supported
+    changes: list[Plan] = []
+    try:
+        while True:
+            run.rounds += 1
+            run.save(update_fields=["rounds"])
+            changes.append(_record_wanted(_wanted_blobs(), now=timezone.now()))
+            if applies:
+                _apply_to_store(run, store, unavailable, progress)
+            if not _finish_sync_round(run, where if store is not None else None, changes):
+                break
+    except Exception as exc:
+        with transaction.atomic():
+            run.status = BlobHoldSyncStatus.FAILED
+            run.finished_at = timezone.now()
+            run.error = repr(exc)[:2000]
+            run.save()
+            audit(
+                action="archive.hold.blobs_sync",
+                actor=run.actor,
+                obj=run,
+                after={"status": run.status, "error": run.error, "asked": run.changed},
+            )
+        raise
+    logger.info(
+        "archive.blob_holds.done",
+        extra={
+            "run": run.pk,
+            "on": run.turned_on,
+            "off": run.turned_off,
+            "failed": run.failed,
+            "enforced": applies,
+        },
+    )
+    return run

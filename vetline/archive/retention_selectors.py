@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from vetline.accounts.models import AccountKind, SocialAccount
 from vetline.archive.models import ArchivedRecord
@@ -189,3 +189,31 @@ def hold_as_dict(hold: LegalHold) -> dict[str, Any]:
         "release_reason": hold.release_reason,
         "active": hold.is_active,
     }
+
+
+def hold_blob_summary(hold: LegalHold) -> dict[str, Any]:
+    """For the hold's page: how many attachment blobs of its records Vetline recorded, how
+    many carry the legal hold in the blob store in use, how many are being changed, and
+    whether that store can enforce a hold at all (the local filesystem cannot)."""
+    from vetline.archive.blobs import BlobError, default_store
+    from vetline.archive.models_retention import BlobHoldState, BlobHoldSyncRun, HeldBlob
+
+    try:
+        store = default_store()
+        where, supported = store.where, store.legal_hold_supported
+    except BlobError:
+        where, supported = "", True
+    links = HeldBlob.holds.through.objects.filter(legalhold_id=hold.pk)
+    counts = links.aggregate(
+        blobs=Count("id"),
+        on=Count("id", filter=Q(heldblob__store_state=BlobHoldState.ON, heldblob__store=where)),
+        pending=Count("id", filter=Q(heldblob__store_state=BlobHoldState.PENDING)),
+        failing=Count("id", filter=Q(heldblob__failures__gt=0)),
+    )
+    last = (
+        BlobHoldSyncRun.objects.exclude(finished_at__isnull=True)
+        .order_by("-finished_at", "-pk")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    return {**counts, "supported": supported, "store": where, "last_run_at": last}

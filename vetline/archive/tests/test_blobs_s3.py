@@ -32,6 +32,7 @@ from moto.server import ThreadedMotoServer
 from vetline.archive.blobs import (
     BlobError,
     DeletionOutcome,
+    LegalHoldOutcome,
     LocalBlobStore,
     default_store,
     retain_until_for,
@@ -281,6 +282,63 @@ def test_a_blob_is_deleted_once_its_retention_has_passed(s3: S3) -> None:
     assert result.outcome == DeletionOutcome.DELETED and result.removed
     assert s3.versions(name) == ([], [])  # every version and the delete marker are gone
     assert s3.store.delete(name, now=now()).outcome == DeletionOutcome.MISSING
+
+
+# --------------------------------------------------------------------------- legal holds
+
+
+def test_a_blob_under_legal_hold_is_refused_deletion_whatever_its_retention(s3: S3) -> None:
+    name = s3.store.put(b"held", retain_until=now() - dt.timedelta(days=1))  # stored unlocked
+    assert s3.store.get_object_legal_hold(name) is False  # never set
+
+    change = s3.store.set_legal_hold(name, True)
+
+    assert change.ok and change.outcome == LegalHoldOutcome.APPLIED
+    assert s3.store.get_object_legal_hold(name) is True
+    assert s3.store.set_legal_hold(name, True).ok  # idempotent
+    (version,), _ = s3.versions(name)
+    deletion = s3.store.delete(name, now=now() + dt.timedelta(days=10 * 365))
+    assert deletion.outcome == DeletionOutcome.REFUSED
+    assert f"version {version} is under an S3 legal hold" in deletion.detail
+    versions, markers = s3.versions(name)  # kept, hidden behind a delete marker
+    assert versions == [version] and len(markers) == 1
+    assert s3.store.get_object_legal_hold(name, version) is True
+    # and the bucket itself refuses: S3 enforces the hold, not only Vetline
+    with pytest.raises(ClientError) as denied:
+        s3.client.delete_object(Bucket=s3.bucket, Key=name, VersionId=version)
+    assert _code(denied) == "AccessDenied"
+
+    assert s3.store.set_legal_hold(name, False).ok
+    assert s3.store.get_object_legal_hold(name, version) is False
+    assert s3.store.delete(name, now=now()).outcome == DeletionOutcome.DELETED
+    assert s3.versions(name) == ([], [])
+
+
+def test_legal_hold_of_a_missing_blob_is_reported_not_raised(s3: S3) -> None:
+    change = s3.store.set_legal_hold("a" * 64, True)
+    assert change.outcome == LegalHoldOutcome.MISSING and not change.ok
+    with pytest.raises(BlobError, match="missing"):
+        s3.store.get_object_legal_hold("a" * 64)
+
+
+def test_legal_hold_in_a_bucket_without_object_lock_is_refused(s3: S3) -> None:
+    bucket = _bucket_name()
+    s3.client.create_bucket(Bucket=bucket)
+    s3.client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    plain = S3BlobStore(client=s3.store.client, bucket=bucket, default_retain_until=lambda _: now())
+    name = plain.put(b"no object lock here", retain_until=now() - dt.timedelta(days=1))
+
+    change = plain.set_legal_hold(name, True)
+
+    assert change.outcome == LegalHoldOutcome.REFUSED
+    assert "InvalidRequest" in change.detail
+
+
+def test_local_store_cannot_hold_a_blob(settings: Any) -> None:
+    store = default_store()
+    assert isinstance(store, LocalBlobStore) and not store.legal_hold_supported
+    name = store.put(b"local")
+    assert store.set_legal_hold(name, True).outcome == LegalHoldOutcome.UNSUPPORTED
 
 
 # --------------------------------------------------------------------------- disposal

@@ -100,7 +100,9 @@ def iter_csv(path: Path) -> Iterator[tuple[dict[str, Any] | bytes, int]]:
 
 
 class Command(BaseCommand):
-    help = "Archive: import | verify | sign | export-witness | append-audit | export"
+    help = (
+        "Archive: import | verify | sign | export-witness | append-audit | export | legal-hold-sync"
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="op", required=True)
@@ -118,6 +120,13 @@ class Command(BaseCommand):
         wit = sub.add_parser("export-witness", help="write every signed tree head to a file")
         wit.add_argument("file")
         sub.add_parser("append-audit", help="append pending audit events to the log")
+        lhs = sub.add_parser(
+            "legal-hold-sync",
+            help="put the blobs of held records on the blob store's legal hold now (and off "
+            "those no active hold covers)",
+        )
+        lhs.add_argument("--json", action="store_true", help="print the run as JSON")
+        lhs.add_argument("--quiet", action="store_true", help="no progress bar")
         exp = sub.add_parser(
             "export", help="write an eDiscovery package: --hold ID | --query Q | --account ID …"
         )
@@ -243,3 +252,49 @@ class Command(BaseCommand):
         from vetline.archive.actions import append_pending_audit_events
 
         self.stdout.write(f"{append_pending_audit_events()} audit events appended to the log")
+
+    def _legal_hold_sync(self, opts: dict[str, Any]) -> None:
+        from tqdm import tqdm
+
+        from vetline.archive.retention_actions import sync_blob_legal_holds
+
+        bar = tqdm(unit="blob", disable=opts["quiet"], file=sys.stderr, desc="legal holds")
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        run = sync_blob_legal_holds(trigger="cli", progress=progress)
+        bar.close()
+        if run is None:
+            self.stdout.write(
+                "A reconciliation is already running; it was asked to go round again, "
+                "so it will apply the current holds."
+            )
+            return
+        summary = {
+            "run_id": run.pk,
+            "status": run.status,
+            "store": run.store,
+            "wanted": run.wanted_count,
+            "asked": run.changed,
+            "turned_on": run.turned_on,
+            "turned_off": run.turned_off,
+            "failed": run.failed,
+            "failures": run.failures,
+            "per_hold": run.per_hold,
+        }
+        if opts["json"]:
+            self.stdout.write(json.dumps(summary))
+        else:
+            self.stdout.write(
+                f"Reconciliation #{run.pk} ({run.store or 'no store'}): {run.wanted_count:,} "
+                f"blob(s) of held records; {run.turned_on:,} put on legal hold, "
+                f"{run.turned_off:,} taken off, {run.failed:,} refused or failed."
+            )
+            for f in run.failures[:10]:
+                self.stdout.write(f"  {f['sha256']}: {f['outcome']}: {f['detail']}")
+        if run.failed:
+            raise CommandError(
+                f"{run.failed} blob(s) could not be changed; the next run retries them"
+            )
