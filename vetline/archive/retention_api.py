@@ -42,6 +42,14 @@ class RecordClassIn(Schema):
     label: str | None = Field(None, max_length=120)
 
 
+class ScopeIn(Schema):
+    account_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    person_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    query: str = Field("", max_length=500)
+
+
 class HoldIn(Schema):
     matter_name: str = Field(..., max_length=200)
     description: str = Field("", max_length=5000)
@@ -131,7 +139,7 @@ def list_holds(request: HttpRequest, active: bool | None = None) -> Any:
     return [selectors.hold_as_dict(h) for h in selectors.holds(api_actor(request), active=active)]
 
 
-def _custodians(body: HoldIn) -> tuple[list[SocialAccount], list[Person]]:
+def _custodians(body: HoldIn | ScopeIn) -> tuple[list[SocialAccount], list[Person]]:
     accounts = list(SocialAccount.objects.filter(pk__in=body.account_ids))
     missing = set(body.account_ids) - {a.pk for a in accounts}
     if missing:
@@ -164,6 +172,23 @@ def place_hold(request: HttpRequest, body: HoldIn) -> Any:
 def get_hold(request: HttpRequest, hold_id: DbId) -> Any:
     hold = selectors.get_hold(api_actor(request), hold_id)
     return {**selectors.hold_as_dict(hold), "held_records": selectors.held_record_count(hold)}
+
+
+@router.put("/holds/{hold_id}/scope", response=HoldOut, summary="Change what a hold covers")
+def update_hold_scope(request: HttpRequest, hold_id: DbId, body: ScopeIn) -> Any:
+    actor = require(api_actor(request), Perm.LEGAL_HOLD)
+    hold = selectors.get_hold(actor, hold_id)
+    accounts, people = _custodians(body)
+    actions.update_legal_hold_scope(
+        actor=actor,
+        hold=hold,
+        accounts=accounts,
+        people=people,
+        date_from=body.date_from,
+        date_to=body.date_to,
+        query=body.query,
+    )
+    return selectors.hold_as_dict(selectors.get_hold(actor, hold.pk))
 
 
 @router.post("/holds/{hold_id}/release", response=HoldOut, summary="Release a legal hold")

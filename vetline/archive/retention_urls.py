@@ -9,4 +9,5 @@ urlpatterns = [
     path("holds/", views.hold_place, name="hold_place"),
     path("holds/<int:hold_id>/", views.hold_detail, name="hold"),
     path("holds/<int:hold_id>/release/", views.hold_release, name="hold_release"),
+    path("holds/<int:hold_id>/scope/", views.hold_scope, name="hold_scope"),
 ]

@@ -32,9 +32,9 @@ class RecordClassForm(forms.Form):
     label = forms.CharField(max_length=120, required=False)
 
 
-class HoldForm(forms.Form):
-    matter_name = forms.CharField(max_length=200)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+class ScopeForm(forms.Form):
+    """What a hold covers: custodians, date range, query."""
+
     accounts = forms.ModelMultipleChoiceField(
         queryset=SocialAccount.objects.order_by("network", "handle"), required=False
     )
@@ -53,6 +53,25 @@ class HoldForm(forms.Form):
         if start and end and end < start:
             self.add_error("date_to", "The end of the date range is before its start.")
         return data
+
+    @classmethod
+    def of(cls, hold: Any) -> ScopeForm:
+        return cls(
+            initial={
+                "accounts": list(hold.accounts.all()),
+                "people": list(hold.people.all()),
+                "date_from": hold.date_from,
+                "date_to": hold.date_to,
+                "query": hold.query,
+            }
+        )
+
+
+class HoldForm(ScopeForm):
+    matter_name = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    field_order = ["matter_name", "description", "accounts", "people", "date_from", "date_to"]
 
 
 class ReleaseForm(forms.Form):
@@ -141,10 +160,9 @@ def hold_place(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
-    user = _user(request)
-    hold = selectors.get_hold(user, hold_id)
+def _hold_page(
+    request: HttpRequest, user: Person, hold: Any, *, status: int = 200, **forms_: Any
+) -> HttpResponse:
     return render(
         request,
         "archive/retention/hold.html",
@@ -154,11 +172,49 @@ def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
                 pk__in=selectors.hold_custodian_accounts(hold)
             ).order_by("network", "handle"),
             "held_records": selectors.held_record_count(hold),
-            "release_form": ReleaseForm(),
+            "release_form": forms_.get("release_form") or ReleaseForm(),
+            "scope_form": forms_.get("scope_form") or ScopeForm.of(hold),
             "can_manage": user.can(Perm.LEGAL_HOLD),
             "can_export": user.can(Perm.ARCHIVE_EXPORT),
         },
+        status=status,
     )
+
+
+@login_required
+def hold_detail(request: HttpRequest, hold_id: int) -> HttpResponse:
+    user = _user(request)
+    return _hold_page(request, user, selectors.get_hold(user, hold_id))
+
+
+@login_required
+@require_POST
+def hold_scope(request: HttpRequest, hold_id: int) -> HttpResponse:
+    user = _user(request)
+    hold = selectors.get_hold(user, hold_id)
+    require(user, Perm.LEGAL_HOLD)
+    form = ScopeForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        updated = run_for_form(
+            request,
+            lambda: actions.update_legal_hold_scope(
+                actor=user,
+                hold=hold,
+                accounts=list(data["accounts"]),
+                people=list(data["people"]),
+                date_from=data["date_from"],
+                date_to=data["date_to"],
+                query=data["query"],
+            ),
+            form=form,
+            success=f"What legal hold “{hold.matter_name}” covers was changed.",
+        )
+        if updated is not None:
+            return redirect("archive:retention:hold", hold.pk)
+    hold.refresh_from_db()
+    status = 409 if hold.released_at is not None else 422
+    return _hold_page(request, user, hold, status=status, scope_form=form)
 
 
 @login_required
@@ -179,17 +235,5 @@ def hold_release(request: HttpRequest, hold_id: int) -> HttpResponse:
         )
         if released is not None:
             return redirect("archive:retention:hold", hold.pk)
-    return render(
-        request,
-        "archive/retention/hold.html",
-        {
-            "hold": hold,
-            "custodian_accounts": SocialAccount.objects.filter(
-                pk__in=selectors.hold_custodian_accounts(hold)
-            ).order_by("network", "handle"),
-            "held_records": selectors.held_record_count(hold),
-            "release_form": form,
-            "can_manage": True,
-        },
-        status=409 if hold.released_at is not None else 422,
-    )
+    status = 409 if hold.released_at is not None else 422
+    return _hold_page(request, user, hold, status=status, release_form=form)

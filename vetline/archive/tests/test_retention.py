@@ -467,6 +467,53 @@ def test_retention_page_places_and_releases_holds(records: Any, world: Any, logi
     assert r.status_code == 302 and RecordClass.objects.get(code="internal").retention_days == 1460
 
 
+def test_changing_what_a_hold_covers(records: Any, world: Any, login: Any, api: Any) -> None:
+    from vetline.archive.retention_actions import place_legal_hold
+    from vetline.audit.models import AuditEvent
+
+    officer = world.people[Role.COMPLIANCE_OFFICER]
+    hold = place_legal_hold(actor=officer, matter_name="Scope", accounts=[world.corporate])
+    everything = len(records["@acme"])
+    client = login(officer)
+    page = client.get(f"/archive/retention/holds/{hold.pk}/")
+    assert b'id="scope-form"' in page.content
+    start = last_audit_id()
+    bad = client.post(f"/archive/retention/holds/{hold.pk}/scope/", {"query": "x"})
+    assert bad.status_code == 422 and b"custodian" in bad.content
+    r = client.post(
+        f"/archive/retention/holds/{hold.pk}/scope/",
+        {"accounts": [world.corporate.pk], "query": "edited"},
+    )
+    assert r.status_code == 302
+    hold.refresh_from_db()
+    assert hold.query == "edited"
+    narrowed = client.get(f"/archive/retention/holds/{hold.pk}/")
+    held = int(narrowed.content.split(b'id="held-records">')[1].split(b"<")[0])
+    assert 0 < held < everything
+    event = AuditEvent.objects.get(action="archive.hold.update")
+    assert event.before["query"] == "" and event.after["query"] == "edited"
+    # the API: back to everything; the same scope again changes nothing and writes nothing
+    call = api(officer)
+    body = {"account_ids": [world.corporate.pk], "query": ""}
+    r = call("PUT", f"{BASE}/holds/{hold.pk}/scope", json=body)
+    assert r.status_code == 200, r.content
+    assert r.json()["query"] == ""
+    assert call("PUT", f"{BASE}/holds/{hold.pk}/scope", json=body).status_code == 200
+    updates = [a for a in audit_actions_since(start) if a.startswith("archive.hold")]
+    assert updates == ["archive.hold.update", "archive.hold.update"]
+    unknown = call("PUT", f"{BASE}/holds/{hold.pk}/scope", json={"account_ids": [999999]})
+    assert unknown.status_code == 422
+    # an auditor may read but not change it; a released hold cannot change
+    auditor = api(world.people[Role.AUDITOR])("PUT", f"{BASE}/holds/{hold.pk}/scope", json=body)
+    assert auditor.status_code == 403
+    call("POST", f"{BASE}/holds/{hold.pk}/release", json={"reason": "closed"})
+    assert call("PUT", f"{BASE}/holds/{hold.pk}/scope", json=body).status_code == 409
+    page = client.post(
+        f"/archive/retention/holds/{hold.pk}/scope/", {"accounts": [world.corporate.pk]}
+    )
+    assert page.status_code == 409
+
+
 def test_retention_page_is_read_only_for_auditors(world: Any, login: Any) -> None:
     client = login(world.people[Role.AUDITOR])
     page = client.get("/archive/retention/")

@@ -482,6 +482,14 @@ PAGES: dict[str, list[Case]] = {
     "archive:retention:hold": [
         Case("GET", lambda w: f"/archive/retention/holds/{legal_hold(w)}/", ARCHIVE_READERS)
     ],
+    "archive:retention:hold_scope": [
+        Case(
+            "POST",
+            lambda w: f"/archive/retention/holds/{legal_hold(w)}/scope/",
+            LEGAL_HOLDERS,
+            data=lambda w: {"accounts": [acc(w)], "query": "rates"},
+        )
+    ],
     "archive:retention:hold_release": [
         Case(
             "POST",
@@ -817,6 +825,14 @@ API: dict[str, list[Case]] = {
     ],
     "GET /api/archive/retention/holds/{hold_id}": [
         Case("GET", lambda w: f"/api/archive/retention/holds/{legal_hold(w)}", ARCHIVE_READERS)
+    ],
+    "PUT /api/archive/retention/holds/{hold_id}/scope": [
+        Case(
+            "PUT",
+            lambda w: f"/api/archive/retention/holds/{legal_hold(w)}/scope",
+            LEGAL_HOLDERS,
+            data=lambda w: {"account_ids": [acc(w)], "query": "rates"},
+        )
     ],
     "POST /api/archive/retention/holds/{hold_id}/release": [
         Case(
