@@ -167,17 +167,7 @@ def place_legal_hold(
         raise ValidationFailed("Give the matter a name.", field="matter_name")
     if len(matter_name) > 200:
         raise ValidationFailed("The matter name is at most 200 characters.", field="matter_name")
-    query = (query or "").strip()
-    if len(query) > 500:
-        raise ValidationFailed("The query is at most 500 characters.", field="query")
-    try:
-        check_date_range(date_from, date_to)
-    except PeriodError as exc:
-        raise _period_error(exc) from exc
-    if not accounts and not people:
-        raise ValidationFailed(
-            "Name at least one custodian: an account or a person.", field="accounts"
-        )
+    query = _checked_scope(accounts, people, date_from, date_to, query)
     with transaction.atomic():
         locked_state()
         hold = LegalHold.objects.create(
@@ -218,6 +208,28 @@ def _hold_scope(hold: LegalHold) -> dict[str, object]:
     }
 
 
+def _checked_scope(
+    accounts: Sequence[SocialAccount],
+    people: Sequence[Person],
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    query: str,
+) -> str:
+    """What a hold covers, checked (ValidationFailed naming the field); returns the query."""
+    query = (query or "").strip()
+    if len(query) > 500:
+        raise ValidationFailed("The query is at most 500 characters.", field="query")
+    try:
+        check_date_range(date_from, date_to)
+    except PeriodError as exc:
+        raise _period_error(exc) from exc
+    if not accounts and not people:
+        raise ValidationFailed(
+            "Name at least one custodian: an account or a person.", field="accounts"
+        )
+    return query
+
+
 def update_legal_hold_scope(
     *,
     actor: Person,
@@ -234,17 +246,7 @@ def update_legal_hold_scope(
     placing a hold does, so disposal sees the new scope at its next chunk. Records that leave
     the scope become disposable once expired, exactly as after a release."""
     require(actor, Perm.LEGAL_HOLD)
-    query = (query or "").strip()
-    if len(query) > 500:
-        raise ValidationFailed("The query is at most 500 characters.", field="query")
-    try:
-        check_date_range(date_from, date_to)
-    except PeriodError as exc:
-        raise _period_error(exc) from exc
-    if not accounts and not people:
-        raise ValidationFailed(
-            "Name at least one custodian: an account or a person.", field="accounts"
-        )
+    query = _checked_scope(accounts, people, date_from, date_to, query)
     with transaction.atomic():
         locked_state()
         row = LegalHold.objects.select_for_update().get(pk=hold.pk)
