@@ -46,6 +46,23 @@ DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
 _CHUNK: Final = 256 * 1024
 
 
+#: the networks' stand-ins for an account without a picture of its own (Mastodon's
+#: ``/avatars/original/missing.png``, X's ``default_profile_images``): not an avatar, not
+#: fetched (vetline.profiles.drift reads them the same way: no photo)
+PLACEHOLDER_AVATAR_MARKS: Final = ("/avatars/original/missing.png", "/default_profile_images/")
+
+
+def avatar_media(url: Any) -> list[MediaRef]:
+    """A profile snapshot's media: its avatar at ``url``, or none (no URL, or the network's
+    placeholder). Only the avatar: a profile snapshot's ``attachments`` are ``[avatar]`` or
+    ``[]`` (banners and headers are not captured)."""
+    if not isinstance(url, str) or not url.strip():
+        return []
+    if any(mark in url for mark in PLACEHOLDER_AVATAR_MARKS):
+        return []
+    return [MediaRef(ref=url.strip())]
+
+
 def media_of(item: Mapping[str, Any]) -> list[MediaRef]:
     """The media a connector announced for ``item`` (anything else under the key is ignored)."""
     refs = item.get(MEDIA_KEY)

@@ -515,7 +515,9 @@ def _recheck_after_approval(proposal: ProfileProposal) -> None:
     if drift is None or proposal.approved_revision is None:
         return
     record_ = drift.latest_record
-    live = drift_logic.live_fields(bytes(record_.raw_payload), text=record_.text)
+    live = drift_logic.live_fields(
+        bytes(record_.raw_payload), text=record_.text, attachments=record_.attachments or ()
+    )
     if not drift_logic.compare(approved_fields(proposal.approved_revision), live):
         _close_drift(
             drift,
@@ -581,7 +583,9 @@ def _examine_snapshot(snapshot: ArchivedRecord, batch: _BatchState | None = None
     if proposal is None or proposal.approved_revision is None:
         return "no_approved"
     approved = proposal.approved_revision
-    live = drift_logic.live_fields(bytes(snapshot.raw_payload), text=snapshot.text)
+    live = drift_logic.live_fields(
+        bytes(snapshot.raw_payload), text=snapshot.text, attachments=snapshot.attachments or ()
+    )
     differences = drift_logic.compare(approved_fields(approved), live)
     active = batch.active.get(snapshot.account_id)
     if not differences:

@@ -45,6 +45,7 @@ from vetline.connectors.base import (
     AuthExpired,
     Capabilities,
     Connector,
+    Media,
     MediaRef,
     PermanentError,
     Profile,
@@ -502,9 +503,11 @@ class BlueskyConnector(Connector):
         tokens: TokenSet,
         display_name: str | None = None,
         description: str | None = None,
+        avatar: Media | None = None,
     ) -> str:
         """Change the profile record (``app.bsky.actor.profile/self``) in the repository,
-        keeping its other fields; returns the new record's CID."""
+        keeping its other fields (``avatar``: a new picture, uploaded as a blob); returns the
+        new record's CID."""
         client, did = self._client(tokens)
         current = self._maybe_record(client, self._profile_uri(did))
         value: dict[str, Any] = dict((current or {}).get("value") or {"$type": PROFILE})
@@ -512,6 +515,16 @@ class BlueskyConnector(Connector):
             value["displayName"] = display_name
         if description is not None:
             value["description"] = description
+        if avatar is not None:
+            if avatar.mime_type not in ("image/png", "image/jpeg"):
+                raise PermanentError("a Bluesky avatar is a PNG or JPEG image")
+            uploaded = self._call(
+                "uploading the avatar",
+                client.com.atproto.repo.upload_blob,
+                avatar.content,
+                headers={"Content-Type": avatar.mime_type},
+            )
+            value["avatar"] = uploaded.blob.model_dump(by_alias=True, exclude_none=True)
         put = self._call(
             "updating the profile",
             client.com.atproto.repo.put_record,

@@ -110,7 +110,7 @@ _BLOB_DEPTH: Final = 8
 
 
 def blob_refs(value: Any, repo: str) -> list[MediaRef]:
-    """The blobs a record refers to (images, video, a profile's avatar and banner), in the
+    """The blobs a record refers to (images, video, a profile's avatar), in the
     order they appear, each once. A blob is ``{"$type": "blob", "ref": {"$link": CID},
     "mimeType": …, "size": …}`` (lexicon ``blob`` type); its alt text is the ``alt`` of the
     object holding it (``app.bsky.embed.images#image``, ``app.bsky.embed.video``). Blobs live
@@ -200,8 +200,9 @@ def record_item(
     body: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
     outbound = parsed.repo == owner_did
     author = owner_handle if outbound and owner_handle else parsed.repo
-    media = blob_refs(body, parsed.repo)
     if parsed.collection == PROFILE:
+        # Only the avatar (not the banner): a profile snapshot's attachments are [avatar] or [].
+        media = blob_refs({"avatar": body.get("avatar")}, parsed.repo)
         name = body.get("displayName")
         bio = body.get("description")
         profile = {
@@ -215,6 +216,7 @@ def record_item(
             "raw_payload_b64": raw,
         }
         return with_media(profile, media)
+    media = blob_refs(body, parsed.repo)
     item: dict[str, Any] = {
         "remote_id": uri,
         "direction": "outbound" if outbound else "inbound",

@@ -33,7 +33,7 @@ from vetline.connectors.base import (
 )
 from vetline.connectors.http import RetryingConnector
 from vetline.connectors.linkedin.client import LINKEDIN_VERSION, LinkedInApi
-from vetline.connectors.media import check_declared_size, download, with_media
+from vetline.connectors.media import avatar_media, check_declared_size, download, with_media
 from vetline.connectors.polling import (
     ObjectGone,
     SweepCursor,
@@ -356,8 +356,18 @@ class LinkedInConnector(RetryingConnector):
     def fetch_media(self, *, tokens: TokenSet, media: MediaRef, max_bytes: int) -> bytes:
         """A post's medium: its URN resolved to a download URL with LinkedIn's client (Images,
         Videos or Documents API, ``downloadUrl``), then the bytes from that signed URL with the
-        client's session (the URL carries its own authorization: the token is not sent)."""
+        client's session (the URL carries its own authorization: the token is not sent). A
+        member's profile picture is announced as its signed URL and downloaded the same way."""
         check_declared_size(media, max_bytes)
+        if media.ref.startswith("https://"):  # a member's picture: already a signed URL
+            return download(
+                session=self.api(tokens.access_token).restli.session,
+                url=media.ref,
+                max_bytes=max_bytes,
+                clock=self.clock,
+                policy=self.policy,
+                rng=self.rng,
+            )
         kind = media.ref.split(":")[2] if media.ref.count(":") >= 3 else ""
         path = MEDIA_APIS.get(kind)
         if path is None:
@@ -420,16 +430,18 @@ class LinkedInConnector(RetryingConnector):
         digest = hashlib.sha256(answer.body).hexdigest()[:16]
         name = next((text_of(body.get(k)) for k in name_keys if text_of(body.get(k))), "")
         bio = next((text_of(body.get(k)) for k in bio_keys if text_of(body.get(k))), "")
-        result.items.append(
-            raw_item(
-                answer.body,
-                remote_id=f"profile:{author}:{digest}",
-                kind="profile_snapshot",
-                direction="outbound",
-                author=handle,
-                text=f"{name}\n{bio}".strip(),
-            )
+        snapshot = raw_item(
+            answer.body,
+            remote_id=f"profile:{author}:{digest}",
+            kind="profile_snapshot",
+            direction="outbound",
+            author=handle,
+            text=f"{name}\n{bio}".strip(),
         )
+        # A member's picture (OpenID userinfo ``picture``) is its avatar; an organization's
+        # lookup as requested carries no logo.
+        picture = None if author.startswith(ORG_PREFIX) else body.get("picture")
+        result.items.append(with_media(snapshot, avatar_media(picture)))
         return result
 
     def _posts_task(

@@ -17,7 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from vetline.connectors.base import MediaRef, raw_item
-from vetline.connectors.media import with_media
+from vetline.connectors.media import avatar_media, with_media
 from vetline.connectors.requests_session import RawElement
 
 #: Account members that change with every post or follow: left out of profile snapshots, or
@@ -199,12 +199,14 @@ def edit_item(
 def profile_snapshot(account: dict[str, Any], *, handle: str, captured_at: str) -> dict[str, Any]:
     """The account's profile as a snapshot item. Its remote id is a digest of the stable
     members, so an unchanged profile is a duplicate and any change (name, note, fields, avatar)
-    is a new snapshot."""
+    is a new snapshot. Its medium is the avatar: ``avatar`` (the server's copy, possibly
+    animated), ``avatar_static`` only when that is all the server gives; none for the server's
+    ``missing.png`` placeholder. The header is not captured."""
     stable = {k: v for k, v in account.items() if k not in VOLATILE_ACCOUNT_MEMBERS}
     note = account.get("note") or ""
     body = json.dumps(stable, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(body.encode("utf-8", errors="surrogateescape")).hexdigest()[:16]
-    return {
+    item: dict[str, Any] = {
         "remote_id": f"profile:{account.get('id')}:{digest}",
         "kind": "profile_snapshot",
         "direction": "outbound",
@@ -213,3 +215,4 @@ def profile_snapshot(account: dict[str, Any], *, handle: str, captured_at: str) 
         "network_timestamp": captured_at,
         "raw": body,
     }
+    return with_media(item, avatar_media(account.get("avatar") or account.get("avatar_static")))

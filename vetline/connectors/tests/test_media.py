@@ -26,7 +26,7 @@ from vetline.connectors.base import (
     RateLimited,
     TokenSet,
 )
-from vetline.connectors.media import download, with_media
+from vetline.connectors.media import avatar_media, download, with_media
 from vetline.connectors.models import Alert, CaptureState
 from vetline.connectors.sandbox import network as sandbox
 from vetline.connectors.sandbox.connector import SandboxConnector
@@ -241,3 +241,15 @@ def test_archive_page_without_a_connector_reports_announced_media(
     event = AuditEvent.objects.get(action="capture.media.missing")
     assert event.after is not None and event.after["url"] == "https://cdn.example/a.png"
     assert "no connector session" in event.after["reason"]
+
+
+def test_avatar_media_is_the_avatar_or_nothing() -> None:
+    """A profile snapshot announces its avatar only; no URL, or the network's placeholder for an
+    account without a picture, announces nothing (its attachments stay [])."""
+    assert [m.ref for m in avatar_media(" https://cdn.example/a.png ")] == [
+        "https://cdn.example/a.png"
+    ]
+    assert avatar_media("") == avatar_media(None) == avatar_media({"url": "x"}) == []
+    assert avatar_media("https://mastodon.example/avatars/original/missing.png") == []
+    placeholder = "https://abs.twimg.com/sticky/default_profile_images/default_profile_normal.png"
+    assert avatar_media(placeholder) == []

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -57,7 +58,7 @@ from vetline.connectors.http import (
     error_for,
     register_secret,
 )
-from vetline.connectors.media import check_declared_size, download, with_media
+from vetline.connectors.media import avatar_media, check_declared_size, download, with_media
 from vetline.connectors.requests_session import (
     RawElement,
     RetryingSession,
@@ -106,6 +107,19 @@ MEDIA_FIELDS: Final = [
     "height",
 ]
 USER_FIELDS: Final = ["id", "name", "username"]
+_AVATAR_SIZE = re.compile(r"_(normal|bigger|mini|\d+x\d+)(\.[A-Za-z0-9]+)?$")
+
+
+def original_avatar_url(url: Any) -> str:
+    """The original size of an X profile image: ``profile_image_url`` is the 48x48 ``_normal``
+    variant (``…/name_normal.jpg``); the original is the same URL without the size suffix
+    (developer.x.com, "User profile images and banners")."""
+    if not isinstance(url, str):
+        return ""
+    base, sep, query = url.partition("?")
+    return _AVATAR_SIZE.sub(r"\2", base) + sep + query
+
+
 PROFILE_FIELDS: Final = ["id", "name", "username", "description", "url", "profile_image_url"]
 DM_FIELDS: Final = [
     "id",
@@ -584,7 +598,7 @@ class XConnector(RetryingConnector):
         raw = json.dumps(me, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(raw.encode("utf-8", errors="surrogateescape")).hexdigest()[:16]
         captured_at = dt.datetime.fromtimestamp(self.clock.now(), tz=dt.UTC).isoformat()
-        return {
+        item: dict[str, Any] = {
             "remote_id": f"profile:{me.get('id')}:{digest}",
             "kind": "profile_snapshot",
             "direction": "outbound",
@@ -593,6 +607,7 @@ class XConnector(RetryingConnector):
             "network_timestamp": captured_at,
             "raw": raw,
         }
+        return with_media(item, avatar_media(original_avatar_url(me.get("profile_image_url"))))
 
     def fetch_profile(self, *, tokens: TokenSet, handle: str) -> Profile:
         client, _ = self._client(tokens.access_token)

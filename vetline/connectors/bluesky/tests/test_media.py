@@ -11,6 +11,7 @@ import zlib
 from typing import Any
 
 import pytest
+from atproto import models  # type: ignore[import-untyped]
 
 from vetline.archive.blobs import default_store
 from vetline.archive.models import ArchivedRecord
@@ -148,3 +149,131 @@ def test_blob_refs_of_nested_embeds() -> None:
     ]
     assert {r.owner for r in refs} == {"did:plc:a"}
     assert blob_refs({"text": "no media"}, "did:plc:a") == []
+
+
+# --- The profile's avatar, and photo drift against the approved profile ------------------------
+
+
+def photo(seed: int, *, side: int = 32) -> bytes:
+    """A valid ``side`` x ``side`` PNG (a profile photo: at least 32 pixels a side) whose pixels
+    depend on ``seed``."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    rows = b"".join(
+        b"\x00" + bytes((seed + x + y) % 256 for x in range(3 * side)) for y in range(side)
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _snapshot(account: Any) -> ArchivedRecord:
+    return ArchivedRecord.objects.filter(account=account, kind="profile_snapshot").latest("pk")
+
+
+def _approve_profile(account: Any, make_person: Any, *, name: str, picture: bytes) -> Any:
+    """The account's owner proposes the profile with ``picture``; another compliance officer
+    approves it (four-eyes: the owner may not)."""
+    from vetline.identity.roles import Role
+    from vetline.profiles import actions as profiles
+
+    revision = profiles.save_proposal(
+        actor=account.owner, account=account, display_name=name, photo=picture, submit=True
+    )
+    approver = make_person(
+        Role.COMPLIANCE_OFFICER, "officer2@example.com", full_name="Oscar Officer"
+    )
+    profiles.approve_proposal(actor=approver, proposal=revision.proposal, revision_number=1)
+    revision.refresh_from_db()
+    return revision
+
+
+def test_avatar_is_archived_with_the_profile_and_photo_drift_is_detected(
+    bsky_account: Any,
+    connector: BlueskyConnector,
+    blob_dir: Any,
+    make_person: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vetline.profiles.actions import detect_drift
+    from vetline.profiles.models import ProfileDrift
+
+    t = tokens(bsky_account)
+    first, second, third = photo(1), photo(2), photo(3)
+    sha_first, sha_second = (hashlib.sha256(b).hexdigest() for b in (first, second))
+    revision = _approve_profile(bsky_account, make_person, name="Acme Advisers", picture=first)
+    assert revision.photo_sha256 == sha_first
+    banner = photo(9)
+    connector.update_profile(
+        tokens=t, display_name="Acme Advisers", avatar=Media(first, "image/png")
+    )
+    # A banner is set too: it is not the avatar, and it is not captured with the profile.
+    client, did = connector._client(t)
+    uploaded = client.com.atproto.repo.upload_blob(banner, headers={"Content-Type": "image/png"})
+    current = connector._maybe_record(client, connector._profile_uri(did))
+    assert current is not None
+    value = dict(current["value"])
+    value["banner"] = uploaded.blob.model_dump(by_alias=True, exclude_none=True)
+    client.com.atproto.repo.put_record(
+        models.ComAtprotoRepoPutRecord.Data(
+            repo=did, collection="app.bsky.actor.profile", rkey="self", record=value
+        )
+    )
+    fetched: list[str] = []
+    fetch = connector.fetch_media
+
+    def counting_fetch(**kwargs: Any) -> bytes:
+        fetched.append(kwargs["media"].ref)
+        return fetch(**kwargs)
+
+    monkeypatch.setattr(connector, "fetch_media", counting_fetch)
+
+    # Captured: the snapshot's only attachment is the avatar, byte for byte; same photo as
+    # approved, so no drift.
+    assert capture(bsky_account, connector).media_missing == 0
+    snapshot = _snapshot(bsky_account)
+    assert snapshot.attachments == [sha_first]
+    assert default_store().get(sha_first) == first
+    assert not default_store().exists(hashlib.sha256(banner).hexdigest())
+    assert detect_drift().get("match") == 1
+    assert not ProfileDrift.objects.exists()
+
+    # Re-captured unchanged (a full replay of the repository): a duplicate, nothing fetched.
+    calls = len(fetched)
+    CaptureState.objects.filter(account=bsky_account).update(cursor="", has_cursor=False)
+    assert capture(bsky_account, connector).ingested == 0
+    assert len(fetched) == calls
+
+    # The photo is changed on the network: a new snapshot, and photo drift.
+    connector.update_profile(tokens=t, avatar=Media(second, "image/png"))
+    capture(bsky_account, connector)
+    assert _snapshot(bsky_account).attachments == [sha_second]
+    assert detect_drift().get("drift") == 1
+    drift = ProfileDrift.objects.get()
+    assert drift.differences == [{"field": "photo", "approved": sha_first, "live": sha_second}]
+
+    # Back to the approved photo: the drift resolves itself. (A blank bio makes it a new record
+    # version: a record byte-identical to an archived one has its CID, so it is a duplicate.)
+    connector.update_profile(tokens=t, description=" ", avatar=Media(first, "image/png"))
+    capture(bsky_account, connector)
+    assert detect_drift().get("resolved") == 1
+    drift.refresh_from_db()
+    assert drift.status == "resolved"
+
+    # A new photo that capture cannot fetch (over the size limit): the snapshot has no
+    # attachment, the medium is reported missing, and the photo is "not seen": no drift.
+    settings.VETLINE_CAPTURE_MEDIA_MAX_BYTES = 50
+    connector.update_profile(tokens=t, avatar=Media(third, "image/png"))
+    assert capture(bsky_account, connector).media_missing == 1
+    assert _snapshot(bsky_account).attachments == []
+    assert AuditEvent.objects.filter(action="capture.media.missing").count() == 1
+    assert detect_drift().get("match") == 1
+    assert not ProfileDrift.objects.exclude(status="resolved").exists()

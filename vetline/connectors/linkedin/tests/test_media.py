@@ -31,6 +31,7 @@ ME = "urn:li:person:8675309abc"
 TOKENS = TokenSet(access_token="AQVlinkedinACCESStoken0123456789", remote_account_id=ME)
 WITH_IMAGE, WITH_VIDEO = "urn:li:share:7000000000000000011", "urn:li:share:7000000000000000010"
 IMAGE_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF office photo\xff\xd9"
+PICTURE_BYTES = b"\xff\xd8\xff\xe0\x00\x10JFIF member picture\xff\xd9"
 
 
 @pytest.fixture
@@ -59,6 +60,8 @@ def test_post_media_resolved_fetched_and_archived(world: Any, blob_dir: Any) -> 
     add("GET", re.compile(rf"{re.escape(REST)}/videos/.*"), fixture_bytes(HERE, "video_get.json"))
     responses.add("GET", image_url, body=IMAGE_BYTES, content_type="image/jpeg")
     responses.add("GET", video_url, status=404, body=b"")
+    picture_url = fixture_json(HERE, "userinfo.json")["picture"]
+    responses.add("GET", picture_url, body=PICTURE_BYTES, content_type="image/jpeg")
 
     connector = LinkedInConnector(
         config={"client_id": "86abcdef", "client_secret": "linkedin-secret-123456"},
@@ -96,6 +99,13 @@ def test_post_media_resolved_fetched_and_archived(world: Any, blob_dir: Any) -> 
     assert "Authorization" not in image_call.request.headers
     resolve = next(c for c in responses.calls if "/rest/images/" in c.request.url)
     assert resolve.request.headers["LinkedIn-Version"] == "202610"
+
+    # The member's picture (OpenID userinfo ``picture``) is the profile snapshot's only
+    # attachment, fetched from its signed URL without the token.
+    profile = ArchivedRecord.objects.get(account=account, kind="profile_snapshot")
+    assert profile.attachments == [hashlib.sha256(PICTURE_BYTES).hexdigest()]
+    picture_call = next(c for c in responses.calls if c.request.url == picture_url)
+    assert "Authorization" not in picture_call.request.headers
 
     # The video's download URL is gone: the post is archived without it, and it is said so.
     video_post = ArchivedRecord.objects.get(account=account, remote_id=WITH_VIDEO)

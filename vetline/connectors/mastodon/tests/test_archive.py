@@ -81,10 +81,14 @@ def connect(rsps: responses.RequestsMock, world: Any, account: Any) -> Any:
 #: the image of status 110000000000000002 (statuses_page1.json), as its media server sends it
 MEDIA_URL = "https://files.mastodon.example/media_attachments/files/022/345/792/original/57859aede991da25.png"
 MEDIA_BYTES = b"\x89PNG\r\n\x1a\n recorded poster bytes"
+#: the account's avatar (account_verify_credentials.json ``avatar``), as its media server sends it
+AVATAR_URL = "https://files.mastodon.example/accounts/avatars/109871234567890001/original/a.png"
+AVATAR_BYTES = b"\x89PNG\r\n\x1a\n recorded avatar bytes"
 
 
 def register_capture(rsps: responses.RequestsMock) -> None:
     rsps.get(MEDIA_URL, body=MEDIA_BYTES, content_type="image/png")
+    rsps.get(AVATAR_URL, body=AVATAR_BYTES, content_type="image/png")
     everything = json.loads(fixture_bytes("statuses_page2.json")) + json.loads(
         fixture_bytes("statuses_page1.json")
     )

@@ -17,11 +17,19 @@ from vetline.archive.blobs import default_store
 from vetline.archive.models import ArchivedRecord
 from vetline.audit.models import AuditEvent
 from vetline.connectors.mastodon.connector import MastodonConnector
-from vetline.connectors.mastodon.mapping import attachment_media
+from vetline.connectors.mastodon.mapping import attachment_media, profile_snapshot
+from vetline.connectors.media import media_of
 from vetline.connectors.models import Alert, CaptureState
 
 from .conftest import FakeClock, fixture_json
-from .test_archive import MEDIA_BYTES, MEDIA_URL, connect, register_capture
+from .test_archive import (
+    AVATAR_BYTES,
+    AVATAR_URL,
+    MEDIA_BYTES,
+    MEDIA_URL,
+    connect,
+    register_capture,
+)
 
 pytestmark = pytest.mark.django_db
 WITH_MEDIA = "110000000000000002"
@@ -167,3 +175,66 @@ def test_attachment_media_of_status_boost_and_uncached_remote() -> None:
     boost = {"id": "9", "media_attachments": [], "reblog": dict(first, media_attachments=[remote])}
     assert [r.ref for r in attachment_media(boost)] == ["https://r.example/a.png"]
     assert attachment_media({"media_attachments": "nonsense"}) == []
+
+
+# --- The profile's avatar ---------------------------------------------------------------------
+
+
+def _profile(account: Any) -> ArchivedRecord:
+    return ArchivedRecord.objects.get(account=account, kind="profile_snapshot")
+
+
+def test_avatar_is_archived_with_the_profile_and_not_fetched_again(
+    rsps: responses.RequestsMock, world: Any, mastodon_account: Any, blob_dir: Any
+) -> None:
+    connect(rsps, world, mastodon_account)
+    register_capture(rsps)
+
+    capture(mastodon_account)
+    digest = hashlib.sha256(AVATAR_BYTES).hexdigest()
+    snapshot = _profile(mastodon_account)
+    assert snapshot.attachments == [digest]  # the avatar only: the header is not captured
+    assert default_store().get(digest) == AVATAR_BYTES
+    avatar_calls = [c for c in rsps.calls if c.request.url == AVATAR_URL]
+    assert len(avatar_calls) == 1
+    # The avatar is on the media server, not the account's server: no token sent there.
+    assert "Authorization" not in avatar_calls[0].request.headers
+
+    # The unchanged profile captured again is a duplicate, and its avatar is not downloaded.
+    CaptureState.objects.filter(account=mastodon_account).update(cursor="", has_cursor=False)
+    again = capture(mastodon_account)
+    assert (again.ingested, again.media_missing) == (0, 0)
+    assert len([c for c in rsps.calls if c.request.url == AVATAR_URL]) == 1
+    assert _profile(mastodon_account).attachments == [digest]
+
+
+def test_avatar_gone_leaves_the_snapshot_without_it_and_is_reported(
+    rsps: responses.RequestsMock, world: Any, mastodon_account: Any, blob_dir: Any
+) -> None:
+    connect(rsps, world, mastodon_account)
+    register_capture(rsps)
+    rsps.replace(responses.GET, AVATAR_URL, status=404, body=b"Not Found")
+
+    outcome = capture(mastodon_account)
+    assert (outcome.ingested, outcome.media_missing) == (9, 1)
+    snapshot = _profile(mastodon_account)
+    assert snapshot.attachments == []
+    event = AuditEvent.objects.get(action="capture.media.missing")
+    assert event.after is not None
+    assert (event.after["remote_id"], event.after["url"]) == (snapshot.remote_id, AVATAR_URL)
+    assert Alert.objects.filter(account=mastodon_account, code__startswith="media_missing:")
+
+
+def test_profile_snapshot_announces_the_avatar_only() -> None:
+    account = fixture_json("account_verify_credentials.json")
+    item = profile_snapshot(account, handle="@acme@mastodon.example", captured_at="2025-03-01")
+    assert [m.ref for m in media_of(item)] == [AVATAR_URL]
+    # Only avatar_static given (some compatible servers): that one.
+    static = {k: v for k, v in account.items() if k != "avatar"}
+    item = profile_snapshot(static, handle="@acme@mastodon.example", captured_at="2025-03-01")
+    assert [m.ref for m in media_of(item)] == [account["avatar_static"]]
+    # The server's placeholder for an account without a picture is not an avatar.
+    missing = "https://mastodon.example/avatars/original/missing.png"
+    bare = dict(account, avatar=missing, avatar_static=missing)
+    item = profile_snapshot(bare, handle="@acme@mastodon.example", captured_at="2025-03-01")
+    assert media_of(item) == [] and "media" not in item

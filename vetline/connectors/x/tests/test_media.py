@@ -19,10 +19,18 @@ from vetline.archive.models import ArchivedRecord
 from vetline.audit.models import AuditEvent
 from vetline.connectors.base import MEDIA_KEY, MediaTooLarge, TokenSet
 from vetline.connectors.models import Alert
-from vetline.connectors.x.connector import XConnector, media_ref
+from vetline.connectors.x.connector import XConnector, media_ref, original_avatar_url
 
 from .conftest import API, CONFIG, USER_ID, FakeClock
-from .test_archive import MEDIA_BYTES, MEDIA_URL, TWEETS, connect, register_capture
+from .test_archive import (
+    AVATAR_BYTES,
+    AVATAR_URL,
+    MEDIA_BYTES,
+    MEDIA_URL,
+    TWEETS,
+    connect,
+    register_capture,
+)
 
 pytestmark = pytest.mark.django_db
 WITH_MEDIA = "1897000000000000002"
@@ -150,3 +158,54 @@ def test_search_results_carry_no_media(rsps: responses.RequestsMock) -> None:
     found = XConnector(config=CONFIG, clock=FakeClock()).search(tokens=tokens, query="acme")
     assert found and all(MEDIA_KEY not in item for item in found)
     assert all(base64.b64decode(item["raw_payload_b64"]) for item in found)
+
+
+# --- The profile's avatar ---------------------------------------------------------------------
+
+
+def test_avatar_is_archived_in_its_original_size_and_not_fetched_again(
+    rsps: responses.RequestsMock, world: Any, settings: Any, blob_dir: Any
+) -> None:
+    from vetline.connectors.models import CaptureState
+
+    connect(rsps, world, settings)
+    register_capture(rsps)
+
+    assert capture(world).media_missing == 0
+    snapshot = ArchivedRecord.objects.get(account=world.corporate, kind="profile_snapshot")
+    digest = hashlib.sha256(AVATAR_BYTES).hexdigest()
+    assert snapshot.attachments == [digest]
+    assert default_store().get(digest) == AVATAR_BYTES
+    # The raw payload keeps X's own _normal URL; the original size was fetched, without a token.
+    raw = json.loads(bytes(snapshot.raw_payload))
+    assert raw["profile_image_url"].endswith("/acme_normal.jpg")
+    calls = [c for c in rsps.calls if c.request.url == AVATAR_URL]
+    assert len(calls) == 1 and "Authorization" not in calls[0].request.headers
+
+    CaptureState.objects.filter(account=world.corporate).update(cursor="", has_cursor=False)
+    again = capture(world)
+    assert (again.ingested, again.media_missing) == (0, 0)
+    assert len([c for c in rsps.calls if c.request.url == AVATAR_URL]) == 1
+
+
+def test_avatar_that_cannot_be_fetched_is_reported(
+    rsps: responses.RequestsMock, world: Any, settings: Any, blob_dir: Any
+) -> None:
+    connect(rsps, world, settings)
+    register_capture(rsps)
+    rsps.replace(responses.GET, AVATAR_URL, status=404, body=b"")
+
+    assert capture(world).media_missing == 1
+    snapshot = ArchivedRecord.objects.get(account=world.corporate, kind="profile_snapshot")
+    assert snapshot.attachments == []
+    event = AuditEvent.objects.get(action="capture.media.missing")
+    assert event.after is not None and event.after["url"] == AVATAR_URL
+
+
+def test_original_avatar_url() -> None:
+    base = "https://pbs.twimg.com/profile_images/1466/AbC_d"
+    assert original_avatar_url(f"{base}_normal.jpg") == f"{base}.jpg"
+    assert original_avatar_url(f"{base}_400x400.png") == f"{base}.png"
+    assert original_avatar_url(f"{base}_bigger") == base
+    assert original_avatar_url(f"{base}.jpg") == f"{base}.jpg"  # already the original
+    assert original_avatar_url(None) == ""
