@@ -65,8 +65,10 @@ from vetline.publishing.states import (
     IllegalTransition,
     PublicationState,
     RequestState,
+    SettleOutcome,
     check_draft,
     check_publication,
+    settle_target,
 )
 
 logger = logging.getLogger(__name__)
@@ -81,6 +83,10 @@ BACKOFF_BASE_SECONDS: Final = 30
 #: A publication still ``sending`` after this long is presumed interrupted and reconciled.
 SEND_STALE: Final = dt.timedelta(minutes=5)
 ALERT_PUBLISH_FAILED: Final = "publish_failed"
+ALERT_PUBLISH_UNKNOWN: Final = "publish_unknown"
+MAX_REMOTE_ID_CHARS: Final = 300
+MAX_URL_CHARS: Final = 1000
+MAX_REASON_CHARS: Final = 2000
 ALERT_ROGUE: Final = "rogue_post"
 ROGUE_BATCH: Final = 500
 PUBLISHED_KINDS: Final = frozenset({"post", "reply"})
@@ -1213,7 +1219,13 @@ def record_published(*, publication_id: int, token: str, remote_id: str, url: st
 
 
 def _mark_published(
-    pub: Publication, *, remote_id: str, url: str, published_at: dt.datetime
+    pub: Publication,
+    *,
+    remote_id: str,
+    url: str,
+    published_at: dt.datetime,
+    actor: Person | None = None,
+    why: str = "published",
 ) -> None:
     from vetline.archive.models import ArchivedRecord
 
@@ -1225,8 +1237,8 @@ def _mark_published(
     _pub_transition(
         pub,
         PublicationState.PUBLISHED,
-        actor=None,
-        why="published",
+        actor=actor,
+        why=why,
         remote_id=remote_id,
         url=url,
         published_at=published_at,
@@ -1360,7 +1372,8 @@ def reconcile_publication(*, publication_id: int, now: dt.datetime | None = None
     """Settle a publication left in ``sending`` (a crash or a timeout between sending and
     recording): capture the account and look for the post among what the network shows since
     the intent. Found: it is recorded as published (never sent again). Not found: it goes back
-    to the queue for another attempt. Capture impossible: it stays, and people are alerted."""
+    to the queue for another attempt. Capture impossible: it stays, and people are alerted
+    until a compliance officer settles it (:func:`settle_publication`)."""
     from vetline.archive.models import ArchivedRecord
     from vetline.connectors.actions import capture_account
 
@@ -1379,14 +1392,16 @@ def reconcile_publication(*, publication_id: int, now: dt.datetime | None = None
                 from vetline.connectors.models import AlertSeverity
 
                 raise_alert(
-                    code=f"publish_unknown:{pub.pk}",
+                    code=f"{ALERT_PUBLISH_UNKNOWN}:{pub.pk}",
                     severity=AlertSeverity.CRITICAL,
                     account=pub.account,
                     title=f"Cannot tell whether draft {pub.draft_id} was published",
                     body=(
                         f"Publishing to {pub.account} was interrupted and the account cannot be "
                         f"captured to check ({outcome.error}). It will not be sent again until "
-                        "this is settled."
+                        "a compliance officer who has looked at the account settles it: "
+                        f"{settings.VETLINE_BASE_URL.rstrip('/')}"
+                        f"{reverse('publishing:unsettled')}"
                     ),
                 )
         return "unknown"
@@ -1441,6 +1456,180 @@ def reconcile_publication(*, publication_id: int, now: dt.datetime | None = None
     if result == "reconciled_published":
         _archive_approval_record(pub.pk)
     return result
+
+
+def settle_publication(
+    *,
+    actor: Person,
+    publication_id: int,
+    outcome: SettleOutcome | str,
+    remote_id: str = "",
+    url: str = "",
+    reason: str,
+    now: dt.datetime | None = None,
+) -> Publication:
+    """A person settles a publication whose fate reconciliation could not establish (the
+    account cannot be captured), having looked at the network themselves.
+
+    Only a publication still ``sending`` whose intent is older than :data:`SEND_STALE` (never
+    one a worker may still be sending). ``published``: recorded exactly as reconciliation
+    records a post it found (archive link, approval record, first use); ``not_published``: it
+    fails, and its author re-sends it (Retry) or withdraws it. Either way it leaves ``sending``
+    under the row lock, so the reconcile job and a second person find nothing left to settle.
+    Resolves the ``publish_unknown:<id>`` alert."""
+    from vetline.archive.models import ArchivedRecord
+    from vetline.connectors.actions import resolve_alerts
+
+    require(actor, Perm.SCREENING_OVERRIDE)
+    try:
+        outcome = SettleOutcome(outcome)
+    except ValueError:
+        raise ValidationFailed(
+            "Say whether the post is on the network or not.", field="outcome"
+        ) from None
+    reason = (reason or "").strip()
+    if len(reason) < 5 or len(reason) > MAX_REASON_CHARS:
+        raise ValidationFailed(
+            "Say how you established it (5 to 2,000 characters).", field="reason"
+        )
+    remote_id = (remote_id or "").strip()
+    url = (url or "").strip()
+    if outcome == SettleOutcome.PUBLISHED:
+        if not remote_id:
+            raise ValidationFailed(
+                "Give the post's id on the network (from its address or the network's app).",
+                field="remote_id",
+            )
+        if len(remote_id) > MAX_REMOTE_ID_CHARS:
+            raise ValidationFailed("That network id is too long.", field="remote_id")
+        if url and (len(url) > MAX_URL_CHARS or not url.startswith(("https://", "http://"))):
+            raise ValidationFailed("Give the post's web address (https://…).", field="url")
+    elif remote_id or url:
+        raise ValidationFailed(
+            "A post that is not on the network has no network id or address.", field="remote_id"
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        pub = (
+            Publication.objects.select_for_update(of=("self",))
+            .select_related("account")
+            .filter(pk=publication_id)
+            .first()
+        )
+        if pub is None or not visible_drafts(actor).filter(pk=pub.draft_id).exists():
+            raise NotFound("No such publication.")
+        try:
+            target = settle_target(pub.state, outcome)
+        except IllegalTransition:
+            raise Conflict(
+                f"The publication is {pub.publication_state.label.lower()}: only one whose "
+                "sending was interrupted, and whose fate is unknown, is settled by hand.",
+                code="not_settleable",
+            ) from None
+        if pub.intent_at is None or now - pub.intent_at < SEND_STALE:
+            raise Conflict(
+                "It is being sent right now. If it is still unsettled "
+                f"{int(SEND_STALE.total_seconds() // 60)} minutes after it started, "
+                "reconciliation checks the network first; settle it only if that fails.",
+                code="in_flight",
+            )
+        before = {"state": pub.state, "remote_id": pub.remote_id, "intent_at": pub.intent_at}
+        if target == PublicationState.PUBLISHED:
+            if (
+                Publication.objects.filter(account_id=pub.account_id, remote_id=remote_id)
+                .exclude(pk=pub.pk)
+                .exists()
+            ):
+                raise Conflict(
+                    "That network id is already recorded for another publication on this account.",
+                    field="remote_id",
+                    code="remote_id_taken",
+                )
+            found = (
+                ArchivedRecord.objects.filter(
+                    account_id=pub.account_id, remote_id=remote_id, version=1
+                )
+                .only("network_timestamp", "captured_at")
+                .first()
+            )
+            # First use: the network's time when the post is archived, else the intent (the
+            # send cannot have happened before it).
+            published_at = (
+                (found.network_timestamp or found.captured_at) if found else pub.intent_at
+            )
+            _mark_published(
+                pub,
+                remote_id=remote_id,
+                url=url,
+                published_at=published_at,
+                actor=actor,
+                why=f"settled by hand: found on the network ({reason})",
+            )
+        else:
+            message = f"not published: {actor} found it is not on the network ({reason})"
+            _pub_transition(
+                pub,
+                PublicationState.FAILED,
+                actor=actor,
+                why=message,
+                last_error=message[:1000],
+                intent_token="",
+                next_attempt_at=None,
+            )
+            draft = Draft.objects.select_for_update().get(pk=pub.draft_id)
+            draft.last_error = f"{pub.account}: {message}"[:1000]
+            draft.save(update_fields=["last_error"])
+            if draft.state == DraftState.SCHEDULED:
+                _draft_transition(draft, DraftState.PUBLISHING, actor=actor, why="sending")
+            if draft.state == DraftState.PUBLISHING:
+                _draft_transition(draft, DraftState.FAILED, actor=actor, why=message)
+            notify(
+                people=[draft.author],
+                title=f"Not published on {pub.account}: draft {draft.pk}",
+                body=(
+                    f"{message}. Retry to send it now (its approval must still be valid), or "
+                    "withdraw it."
+                ),
+                url=reverse("publishing:draft", args=[draft.pk]),
+            )
+        record(
+            action="publishing.publication.settle",
+            actor=actor,
+            obj=pub,
+            before=before,
+            after={
+                "state": pub.state,
+                "outcome": outcome.value,
+                "remote_id": pub.remote_id,
+                "url": pub.url,
+                "published_at": pub.published_at,
+                "reason": reason,
+            },
+        )
+        resolve_alerts(
+            account=pub.account,
+            codes=(f"{ALERT_PUBLISH_UNKNOWN}:{pub.pk}",),
+            reason=f"settled by {actor}: {outcome.label.lower()}",
+        )
+    if target == PublicationState.PUBLISHED:
+        _archive_approval_record(pub.pk)
+    pub.refresh_from_db()
+    return pub
+
+
+def awaiting_settlement(person: Person, now: dt.datetime | None = None) -> Any:
+    """Publications whose sending was interrupted long enough ago that reconciliation has had
+    its turn, among the drafts the person sees (oldest first)."""
+    now = now or timezone.now()
+    return (
+        Publication.objects.filter(
+            state=PublicationState.SENDING,
+            intent_at__lte=now - SEND_STALE,
+            draft__in=visible_drafts(person),
+        )
+        .select_related("account", "draft__author")
+        .order_by("intent_at", "id")
+    )
 
 
 def retry_publication(*, actor: Person, publication_id: int) -> Publication:

@@ -310,6 +310,19 @@ class HeldDecisionIn(Schema):
     decision: str = Field(..., pattern="^(reconfirmed|withdrawn)$")
 
 
+class SettleIn(Schema):
+    outcome: str = Field(
+        ...,
+        pattern="^(published|not_published)$",
+        description="published: found on the network; not_published: not there",
+    )
+    remote_id: str = Field(
+        "", max_length=actions.MAX_REMOTE_ID_CHARS, description="required when published"
+    )
+    url: str = Field("", max_length=actions.MAX_URL_CHARS)
+    reason: str = Field(..., min_length=1, max_length=actions.MAX_REASON_CHARS)
+
+
 class PublicationOut(Schema):
     id: int
     draft_id: int
@@ -674,6 +687,31 @@ def get_publication(request: HttpRequest, publication_id: DbId) -> Publication:
 def retry_publication(request: HttpRequest, publication_id: DbId) -> Publication:
     _publication(request, publication_id)
     actions.retry_publication(actor=api_actor(request), publication_id=publication_id)
+    return _publication(request, publication_id)
+
+
+@router.get("/unsettled", response=list[PublicationOut])
+@paginate(BoundedPagination)
+def list_unsettled(request: HttpRequest) -> Any:
+    """Publications whose sending was interrupted and whose fate is still unknown (among the
+    drafts the caller sees), oldest first: what ``settle`` is for."""
+    return actions.awaiting_settlement(api_actor(request)).select_related("revision", "request")
+
+
+@router.post("/publications/{publication_id}/settle", response=PublicationOut)
+def settle_publication(
+    request: HttpRequest, publication_id: DbId, payload: SettleIn
+) -> Publication:
+    """Settle by hand a publication whose sending was interrupted and whose fate reconciliation
+    could not establish (compliance). 409 unless it is still sending and stale."""
+    actions.settle_publication(
+        actor=api_actor(request),
+        publication_id=publication_id,
+        outcome=payload.outcome,
+        remote_id=payload.remote_id,
+        url=payload.url,
+        reason=payload.reason,
+    )
     return _publication(request, publication_id)
 
 

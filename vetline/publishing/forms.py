@@ -8,6 +8,7 @@ from django import forms
 
 from vetline.accounts.models import SocialAccount
 from vetline.publishing.models import AccountGroup
+from vetline.publishing.states import SettleOutcome
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -91,6 +92,26 @@ class DecisionForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class SettleForm(forms.Form):
+    """Settling by hand a publication whose fate is unknown (the rules are in the action)."""
+
+    outcome = forms.ChoiceField(
+        choices=[(o.value, o.label) for o in SettleOutcome], widget=forms.RadioSelect
+    )
+    remote_id = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Network id of the post",
+        help_text="Required when it is on the network: the id in its address or the app.",
+    )
+    url = forms.CharField(required=False, max_length=1000, label="Web address of the post")
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="How you established it: where you looked, and when.",
+    )
 
 
 class FreezeForm(forms.Form):

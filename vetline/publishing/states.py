@@ -28,6 +28,12 @@ Publication (one per target account of an approved revision; the unit of *exactl
 publication in ``sending`` knows a send may have happened and reconciles with the network
 instead of sending again.
 
+Settling by hand (a person, when reconciliation cannot capture the account): only from a
+stale ``sending``, and only to one of two targets declared in :data:`SETTLE_TARGETS`::
+
+    sending ──► published   (found on the network: recorded as a reconciled one is)
+       └──────► failed      (not on the network: the author re-sends or withdraws it)
+
 An undeclared transition raises :class:`IllegalTransition`.
 """
 
@@ -167,6 +173,32 @@ PUBLICATION_TRANSITIONS: Final[dict[PublicationState, frozenset[PublicationState
     _P.CANCELLED: frozenset(),
 }
 
+
+class SettleOutcome(StrEnum):
+    """What a person who checked the network decides about a publication of unknown fate."""
+
+    PUBLISHED = "published"
+    NOT_PUBLISHED = "not_published"
+
+    @property
+    def label(self) -> str:
+        return SETTLE_LABELS[self]
+
+
+SETTLE_LABELS: Final = {
+    SettleOutcome.PUBLISHED: "It is on the network",
+    SettleOutcome.NOT_PUBLISHED: "It is not on the network",
+}
+
+#: The only state a publication is settled from, and where each outcome takes it. ``failed``
+#: rather than ``queued`` for "not on the network": nothing goes out again without its author
+#: deciding to (Retry, which re-checks the approval and any freeze) after a person said so.
+SETTLE_FROM: Final = PublicationState.SENDING
+SETTLE_TARGETS: Final[dict[SettleOutcome, PublicationState]] = {
+    SettleOutcome.PUBLISHED: PublicationState.PUBLISHED,
+    SettleOutcome.NOT_PUBLISHED: PublicationState.FAILED,
+}
+
 _E = TypeVar("_E", bound=StrEnum)
 
 
@@ -187,3 +219,15 @@ def check_publication(current: PublicationState | str, target: PublicationState 
     _check(
         "publication", PUBLICATION_TRANSITIONS, PublicationState(current), PublicationState(target)
     )
+
+
+def settle_target(
+    current: PublicationState | str, outcome: SettleOutcome | str
+) -> PublicationState:
+    """Where settling a publication in ``current`` with ``outcome`` takes it; raises
+    :class:`IllegalTransition` unless it is the declared settle from ``sending``."""
+    target = SETTLE_TARGETS[SettleOutcome(outcome)]
+    if PublicationState(current) != SETTLE_FROM:
+        raise IllegalTransition("publication", str(current), target.value)
+    check_publication(current, target)
+    return target

@@ -32,6 +32,7 @@ from vetline.publishing.forms import (
     FreezeForm,
     GroupForm,
     ReasonForm,
+    SettleForm,
 )
 from vetline.publishing.models import (
     AccountGroup,
@@ -272,6 +273,10 @@ def draft_detail(request: HttpRequest, draft_id: int) -> HttpResponse:
             "req": req,
             "steps": list(req.steps.all()) if req else [],
             "publications": Publication.objects.filter(draft=draft).select_related("account"),
+            "settle_ids": set(
+                actions.awaiting_settlement(user).filter(draft=draft).values_list("pk", flat=True)
+            ),
+            "can_settle": user.can(Perm.SCREENING_OVERRIDE),
             "timeline": selectors.timeline(draft),
             "is_author": draft.author_id == user.pk,
             "can_override": user.can(Perm.SCREENING_OVERRIDE) and draft.author_id != user.pk,
@@ -344,6 +349,56 @@ def retry(request: HttpRequest, publication_id: int) -> HttpResponse:
         lambda: actions.retry_publication(actor=user, publication_id=pub.pk),
         success="Queued again.",
     )
+    return _back(pub.draft_id)
+
+
+@login_required
+def unsettled(request: HttpRequest) -> HttpResponse:
+    """Publications whose sending was interrupted and whose fate reconciliation could not
+    establish (the ``publish_unknown`` alert points here)."""
+    user = _user(request)
+    require_any(user, *VIEWERS)
+    page = Paginator(actions.awaiting_settlement(user), 25).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "publishing/unsettled.html",
+        {"page_obj": page, "can_settle": user.can(Perm.SCREENING_OVERRIDE)},
+    )
+
+
+@login_required
+@require_POST
+def settle(request: HttpRequest, publication_id: int) -> HttpResponse:
+    user = _user(request)
+    require(user, Perm.SCREENING_OVERRIDE)
+    pub = Publication.objects.filter(
+        pk=publication_id, draft__in=actions.visible_drafts(user)
+    ).first()
+    if pub is None:
+        raise NotFound("No such publication.")
+    form = SettleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, errors_as_text(form))
+    else:
+        data = form.cleaned_data
+        run_and_flash(
+            request,
+            lambda: actions.settle_publication(
+                actor=user,
+                publication_id=pub.pk,
+                outcome=data["outcome"],
+                remote_id=data["remote_id"],
+                url=data["url"],
+                reason=data["reason"],
+            ),
+            success=lambda p: (
+                "Settled: recorded as published."
+                if p.state == "published"
+                else "Settled: not published. Its author can retry or withdraw it."
+            ),
+        )
+    if request.POST.get("back") == "list":
+        return redirect("publishing:unsettled")
     return _back(pub.draft_id)
 
 

@@ -96,3 +96,60 @@ def draft_input(account: Any, text: str, **kw: Any) -> Any:
     from vetline.publishing.actions import DraftInput
 
     return DraftInput(text=text, account_ids=[account.pk], **kw)
+
+
+class Crash(BaseException):
+    """Stands for the process dying at that point (not an Exception: nothing catches it)."""
+
+
+def stuck_publication(pw: PubWorld, monkeypatch: Any, text: str, *, sent: bool) -> Any:
+    """A publication whose sending was interrupted more than the stale threshold ago (the worker
+    died after the network accepted the post when ``sent``, before the network call otherwise),
+    on an account capture cannot check right now (capture deferred after a rate limit), and
+    already reconciled once: its fate is unknown and a ``publish_unknown`` alert is open."""
+    import datetime as dt
+
+    from django.db.models import F
+    from django.utils import timezone
+
+    from vetline.connectors.models import CaptureState
+    from vetline.connectors.sandbox.connector import SandboxConnector
+    from vetline.publishing import actions, approvals
+    from vetline.publishing.models import ApprovalRequest, Publication
+
+    with monkeypatch.context() as m:
+        # The worker has not picked it up yet (in transactional tests the approval's on-commit
+        # send would otherwise run at once).
+        m.setattr(actions, "_enqueue", lambda pub: None)
+        draft = actions.create_draft(actor=pw.publisher, data=draft_input(pw.account, text))
+        actions.submit_draft(actor=pw.publisher, draft_id=draft.pk)
+        req = ApprovalRequest.objects.get(subject_group=f"draft:{draft.pk}", state="pending")
+        for who in (pw.approver, pw.approver2):
+            approvals.decide(
+                actor=who, request_id=req.pk, decision="approve", subject_sha256=req.subject_sha256
+            )
+    pub = Publication.objects.get(draft=draft)
+    assert pub.state == "queued"
+
+    def crash(*args: Any, **kw: Any) -> Any:
+        raise Crash
+
+    with monkeypatch.context() as m:
+        if sent:
+            m.setattr(actions, "record_published", crash)
+        else:
+            m.setattr(SandboxConnector, "publish", crash)
+        with pytest.raises(Crash):
+            actions.publish_publication(publication_id=pub.pk)
+    # Time passes: the intent is now older than the stale threshold.
+    Publication.objects.filter(pk=pub.pk).update(
+        intent_at=F("intent_at") - actions.SEND_STALE - dt.timedelta(minutes=1)
+    )
+    CaptureState.objects.update_or_create(
+        account=pw.account,
+        defaults={"retry_not_before": timezone.now() + dt.timedelta(hours=1)},
+    )
+    assert actions.reconcile_publication(publication_id=pub.pk) == "unknown"
+    pub.refresh_from_db()
+    assert pub.state == "sending"
+    return pub

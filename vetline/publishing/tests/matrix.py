@@ -74,6 +74,24 @@ def publication(w: Any, *, failed: bool = False) -> int:
     return pub.pk
 
 
+def unsettled(w: Any) -> int:
+    """A publication whose sending was interrupted long enough ago to be settled by hand."""
+    from django.utils import timezone
+
+    from vetline.publishing import actions
+    from vetline.publishing.models import Publication
+
+    pub_id = publication(w)
+    assert actions._claim(pub_id, timezone.now())[0] == "claimed"
+    Publication.objects.filter(pk=pub_id).update(
+        intent_at=timezone.now() - actions.SEND_STALE - dt.timedelta(minutes=1)
+    )
+    return pub_id
+
+
+SETTLE = {"outcome": "not_published", "reason": "Checked the account on the network: absent."}
+
+
 def blocked_revision(w: Any) -> int:
     from vetline.policy.actions import create_policy, set_default_policy
 
@@ -184,6 +202,16 @@ PAGES: dict[str, list[Case]] = {
             "POST",
             lambda w: f"{P}/publications/{publication(w, failed=True)}/retry/",
             PUBLISHER,
+        )
+    ],
+    "publishing:unsettled": [Case("GET", lambda w: f"{P}/unsettled/", DRAFT_VIEWERS)],
+    "publishing:settle": [
+        Case(
+            "POST",
+            lambda w: f"{P}/publications/{unsettled(w)}/settle/",
+            COMPLIANCE,
+            data=lambda w: SETTLE,
+            note="publishing.override: a compliance officer, not the administrator",
         )
     ],
     "publishing:inbox": [Case("GET", lambda w: f"{P}/inbox/", ALL)],
@@ -406,6 +434,15 @@ API: dict[str, list[Case]] = {
             "POST",
             lambda w: f"{A}/publications/{publication(w, failed=True)}/retry",
             PUBLISHER,
+        )
+    ],
+    f"GET {A}/unsettled": [Case("GET", lambda w: f"{A}/unsettled", ALL, note="filtered")],
+    f"POST {A}/publications/{{publication_id}}/settle": [
+        Case(
+            "POST",
+            lambda w: f"{A}/publications/{unsettled(w)}/settle",
+            COMPLIANCE,
+            data=lambda w: SETTLE,
         )
     ],
     f"GET {A}/rogue-posts": [Case("GET", lambda w: f"{A}/rogue-posts", ALL, note="filtered")],

@@ -27,7 +27,7 @@ from vetline.publishing.models import (
     RoguePost,
 )
 from vetline.publishing.states import DraftState
-from vetline.publishing.tests.conftest import draft_input
+from vetline.publishing.tests.conftest import draft_input, stuck_publication
 
 pytestmark = pytest.mark.django_db
 
@@ -441,3 +441,170 @@ def test_overlapping_freezes_each_need_their_decision(
     )
     actions.lift_freeze(actor=pw.officer, freeze_id=second.pk)
     assert Publication.objects.get(pk=pub.pk).state == "queued"
+
+
+# --- Settling by hand a publication whose fate is unknown --------------------------------------
+
+REASON = "Looked at the account's timeline on the network at 10:05."
+
+
+def _settle(pw: Any, pub: Publication, outcome: str, **kw: Any) -> Publication:
+    args: dict[str, Any] = {"reason": REASON, **kw}
+    return actions.settle_publication(
+        actor=pw.officer, publication_id=pub.pk, outcome=outcome, **args
+    )
+
+
+def test_settled_as_published_is_recorded_like_a_reconciled_one_and_never_sent_again(
+    pw: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from vetline.audit.models import AuditEvent
+    from vetline.connectors.actions import capture_account
+    from vetline.connectors.models import CaptureState
+
+    pub = stuck_publication(pw, monkeypatch, "Went out, then the worker died", sent=True)
+    post = SandboxPost.objects.get(text="Went out, then the worker died")
+    alert = Alert.objects.get(code=f"publish_unknown:{pub.pk}", resolved_at__isnull=True)
+    assert "/publishing/unsettled/" in alert.body
+    start = last_audit_id()
+    with django_capture_on_commit_callbacks(execute=True):
+        settled = _settle(
+            pw, pub, "published", remote_id=f" {post.remote_id} ", url="https://sbx.test/p/1"
+        )
+    assert settled.state == "published" and settled.remote_id == post.remote_id
+    assert settled.url == "https://sbx.test/p/1"
+    assert settled.published_at == pub.intent_at  # no archived copy yet: first use = intent
+    assert settled.approval_record_id is not None  # the FINRA 2210 approval record
+    approval_rec = ArchivedRecord.objects.get(pk=settled.approval_record_id)
+    assert approval_rec.approval_ref == pub.approval_ref
+    assert approval_rec.parent_remote_id == post.remote_id
+    settled.draft.refresh_from_db()
+    assert settled.draft.state == DraftState.PUBLISHED
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert audit_actions_since(start)[:3] == [
+        "publishing.publication.published",
+        "publishing.draft.published",
+        "publishing.publication.settle",
+    ]
+    assert "connectors.alert.resolve" in audit_actions_since(start)
+    event = AuditEvent.objects.get(id__gt=start, action="publishing.publication.settle")
+    assert event.actor_id == pw.officer.pk
+    assert event.before is not None and event.before["state"] == "sending"
+    assert event.after is not None
+    assert event.after["state"] == "published" and event.after["outcome"] == "published"
+    assert event.after["remote_id"] == post.remote_id and event.after["reason"] == REASON
+    # Never sent again, by any path.
+    assert actions.publish_publication(publication_id=pub.pk) == "published"
+    assert actions.reconcile_publication(publication_id=pub.pk) == "published"
+    with pytest.raises(Conflict):
+        actions.retry_publication(actor=pw.publisher, publication_id=pub.pk)
+    with pytest.raises(Conflict, match="published"):
+        _settle(pw, pub, "not_published")
+    # The original worker's late answer is recognised, not recorded twice.
+    assert (
+        actions.record_published(
+            publication_id=pub.pk, token=pub.intent_token, remote_id=post.remote_id, url=""
+        )
+        == "published"
+    )
+    assert SandboxPost.objects.filter(text="Went out, then the worker died").count() == 1
+    # When capture works again, the network's copy is linked and is not a rogue post.
+    CaptureState.objects.filter(account=pw.account).update(retry_not_before=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        capture_account(account_id=pw.account.pk)
+    actions.follow_archive()
+    settled.refresh_from_db()
+    assert settled.archived_record_id is not None
+    assert not RoguePost.objects.exists()
+
+
+def test_settled_as_not_published_fails_for_its_author_to_retry(
+    pw: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from vetline.publishing.models import Notification
+
+    pub = stuck_publication(pw, monkeypatch, "The worker died before sending", sent=False)
+    start = last_audit_id()
+    with django_capture_on_commit_callbacks(execute=True):
+        settled = _settle(pw, pub, "not_published")
+    assert settled.state == "failed" and settled.intent_token == ""
+    assert REASON in settled.last_error and settled.remote_id == ""
+    settled.draft.refresh_from_db()
+    assert settled.draft.state == DraftState.FAILED
+    assert Notification.objects.filter(
+        person=pw.publisher, title__startswith="Not published on"
+    ).exists()
+    assert Alert.objects.get(code=f"publish_unknown:{pub.pk}").resolved_at is not None
+    assert audit_actions_since(start)[0] == "publishing.publication.failed"
+    assert "publishing.publication.settle" in audit_actions_since(start)
+    # Nothing goes out by itself...
+    assert actions.publish_publication(publication_id=pub.pk) == "failed"
+    assert actions.reconcile_publication(publication_id=pub.pk) == "failed"
+    assert not SandboxPost.objects.filter(text="The worker died before sending").exists()
+    # ...only when its author decides to send it again.
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.retry_publication(actor=pw.publisher, publication_id=pub.pk)
+    pub.refresh_from_db()
+    assert pub.state == "published"
+    assert SandboxPost.objects.filter(text="The worker died before sending").count() == 1
+
+
+def test_settling_is_refused_unless_allowed_complete_and_settleable(
+    pw: Any, monkeypatch: Any
+) -> None:
+    from vetline.core.errors import NotFound
+
+    pub = stuck_publication(pw, monkeypatch, "Fate unknown", sent=True)
+    post = SandboxPost.objects.get(text="Fate unknown")
+    for who in (pw.publisher, pw.approver, pw.admin, pw.world.people[Role.AUDITOR]):
+        with pytest.raises(Forbidden):
+            actions.settle_publication(
+                actor=who, publication_id=pub.pk, outcome="not_published", reason=REASON
+            )
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"outcome": "published", "remote_id": post.remote_id, "reason": " "}, "reason"),
+        ({"outcome": "published", "remote_id": post.remote_id, "reason": "x" * 2001}, "reason"),
+        ({"outcome": "published", "remote_id": "  "}, "remote_id"),
+        ({"outcome": "published", "remote_id": "x" * 301}, "remote_id"),
+        ({"outcome": "published", "remote_id": post.remote_id, "url": "javascript:x"}, "url"),
+        ({"outcome": "not_published", "remote_id": post.remote_id}, "remote_id"),
+        ({"outcome": "maybe"}, "outcome"),
+    ]
+    for kw, field in bad:
+        args = {"reason": REASON, **kw}
+        with pytest.raises(ValidationFailed) as exc:
+            actions.settle_publication(actor=pw.officer, publication_id=pub.pk, **args)
+        assert exc.value.field == field, kw
+    with pytest.raises(NotFound):
+        _settle(pw, Publication(pk=10**9), "not_published")
+    # Never one a worker may still be sending: the intent is younger than the threshold.
+    assert pub.intent_at is not None
+    with pytest.raises(Conflict) as in_flight:
+        actions.settle_publication(
+            actor=pw.officer,
+            publication_id=pub.pk,
+            outcome="not_published",
+            reason=REASON,
+            now=pub.intent_at + actions.SEND_STALE - dt.timedelta(seconds=1),
+        )
+    assert in_flight.value.code == "in_flight"
+    # Nothing changed, and the alert is still open.
+    pub.refresh_from_db()
+    assert pub.state == "sending"
+    assert Alert.objects.get(code=f"publish_unknown:{pub.pk}").resolved_at is None
+    # A network id already recorded for another publication of the account is refused.
+    other = Publication.objects.filter(pk=pub.pk)
+    queued_draft = actions.create_draft(actor=pw.publisher, data=draft_input(pw.account, "Next"))
+    actions.submit_draft(actor=pw.publisher, draft_id=queued_draft.pk)
+    approve_all(pw, queued_draft)
+    queued = Publication.objects.get(draft=queued_draft)
+    assert queued.state == "queued"
+    with pytest.raises(Conflict) as not_settleable:
+        _settle(pw, queued, "not_published")
+    assert not_settleable.value.code == "not_settleable"
+    Publication.objects.filter(pk=queued.pk).update(remote_id="sbx-taken")  # as if published
+    with pytest.raises(Conflict) as taken:
+        _settle(pw, pub, "published", remote_id="sbx-taken")
+    assert taken.value.code == "remote_id_taken"
+    assert other.get().state == "sending"

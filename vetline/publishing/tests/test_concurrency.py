@@ -26,7 +26,7 @@ from vetline.core.errors import Conflict, DomainError
 from vetline.publishing import actions, approvals
 from vetline.publishing.models import Approval, ApprovalRequest, Publication
 from vetline.publishing.states import DraftState
-from vetline.publishing.tests.conftest import draft_input
+from vetline.publishing.tests.conftest import draft_input, stuck_publication
 
 
 class Crash(BaseException):
@@ -376,3 +376,92 @@ def test_two_worker_processes_on_the_embedded_database_publish_once(tmp_path: An
     state = json.loads(run(sys.executable, "-c", check))
     assert sorted(outcomes) == ["in_flight", "published"], outcomes
     assert state == {"posts": 1, "state": "published", "attempts": 1}
+
+
+# --- Settling by hand against the reconcile job ---------------------------------------------------
+
+SETTLE_REASON = "Looked at the account's timeline on the network."
+
+
+def _capture_works_again(pw: Any) -> None:
+    from vetline.connectors.models import CaptureState
+
+    CaptureState.objects.filter(account=pw.account).update(retry_not_before=None)
+
+
+@pytest.mark.django_db
+def test_a_person_settling_while_the_job_reconciles_wins_and_the_job_stands_back(
+    pw: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from vetline.connectors import actions as connector_actions
+
+    pub = stuck_publication(pw, monkeypatch, "Settled mid-reconcile", sent=False)
+    _capture_works_again(pw)
+    real_capture = connector_actions.capture_account
+
+    def capture_while_a_person_settles(**kw: Any) -> Any:
+        outcome = real_capture(**kw)
+        actions.settle_publication(
+            actor=pw.officer, publication_id=pub.pk, outcome="not_published", reason=SETTLE_REASON
+        )
+        return outcome
+
+    monkeypatch.setattr(connector_actions, "capture_account", capture_while_a_person_settles)
+    with django_capture_on_commit_callbacks(execute=True):
+        # Alone, the job would requeue it (not on the network) and send it at once.
+        assert actions.reconcile_publication(publication_id=pub.pk) == "failed"
+    assert Publication.objects.get(pk=pub.pk).state == "failed"
+    assert _posts("Settled mid-reconcile") == 0
+
+
+@pytest.mark.django_db
+def test_once_the_job_has_reconciled_there_is_nothing_left_to_settle(
+    pw: Any, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    pub = stuck_publication(pw, monkeypatch, "Reconciled first", sent=True)
+    _capture_works_again(pw)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert actions.reconcile_publication(publication_id=pub.pk) == "reconciled_published"
+    with pytest.raises(Conflict) as refused:
+        actions.settle_publication(
+            actor=pw.officer, publication_id=pub.pk, outcome="not_published", reason=SETTLE_REASON
+        )
+    assert refused.value.code == "not_settleable"
+    assert Publication.objects.get(pk=pub.pk).state == "published"
+    assert _posts("Reconciled first") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settle_racing_the_reconcile_job_exactly_one_wins(pw: Any, monkeypatch: Any) -> None:
+    _needs_shared_database()
+    from vetline.audit.models import AuditEvent
+
+    pub = stuck_publication(pw, monkeypatch, "Race to settle", sent=True)
+    post = SandboxPost.objects.get(text="Race to settle")
+    _capture_works_again(pw)
+    settled, reconciled = _concurrent(
+        lambda: actions.settle_publication(
+            actor=pw.officer,
+            publication_id=pub.pk,
+            outcome="published",
+            remote_id=post.remote_id,
+            reason=SETTLE_REASON,
+        ),
+        lambda: actions.reconcile_publication(publication_id=pub.pk),
+    )
+    if isinstance(settled, Publication):
+        assert reconciled == "published", reconciled
+    else:
+        assert isinstance(settled, Conflict), settled
+        assert reconciled == "reconciled_published", reconciled
+    final = Publication.objects.get(pk=pub.pk)
+    assert final.state == "published" and final.remote_id == post.remote_id
+    assert _posts("Race to settle") == 1
+    events = AuditEvent.objects.filter(object_type="publishing.publication", object_id=str(pub.pk))
+    assert events.filter(action="publishing.publication.published").count() == 1
+    assert (
+        events.filter(
+            action__in=["publishing.publication.settle", "publishing.publication.reconcile"]
+        ).count()
+        == 1
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from vetline.identity.roles import Role
 from vetline.publishing import actions, approvals
 from vetline.publishing.models import Approval, ApprovalRequest, Draft
-from vetline.publishing.tests.conftest import draft_input
+from vetline.publishing.tests.conftest import draft_input, stuck_publication
 
 pytestmark = pytest.mark.django_db
 
@@ -297,3 +297,102 @@ def test_chains_and_groups_through_the_page(pw: Any, client: Any) -> None:
     assert bad.status_code == 422 and "name | approvals" in bad.content.decode()
     page = client.get("/publishing/chains/").content.decode()
     assert "Brand posts" in page and "Legal" in page
+
+
+# --- Settling by hand a publication whose fate is unknown --------------------------------------
+
+
+def test_settle_through_the_pages(pw: Any, client: Any, monkeypatch: Any) -> None:
+    from vetline.connectors.models import Alert
+    from vetline.connectors.sandbox.models import SandboxPost
+    from vetline.publishing.models import Publication
+
+    pub = stuck_publication(pw, monkeypatch, "Was it sent?", sent=True)
+    post = SandboxPost.objects.get(text="Was it sent?")
+    # The alert points to the list of publications awaiting settlement.
+    alert = Alert.objects.get(code=f"publish_unknown:{pub.pk}")
+    assert alert.body.endswith("/publishing/unsettled/")
+    # Someone who sees the draft but may not settle sees it listed, without the form.
+    client.force_login(pw.publisher)
+    page = client.get("/publishing/unsettled/").content.decode()
+    assert "Was it sent?" in page and 'data-testid="settle"' not in page
+    assert "A compliance officer settles it." in page
+    client.force_login(pw.officer)
+    page = client.get("/publishing/unsettled/").content.decode()
+    assert 'data-testid="unsettled"' in page and 'data-testid="settle"' in page
+    draft_page = client.get(f"/publishing/drafts/{pub.draft_id}/").content.decode()
+    assert "Fate unknown" in draft_page and f"/publications/{pub.pk}/settle/" in draft_page
+    # Incomplete: a clear error, nothing changes.
+    r = client.post(
+        f"/publishing/publications/{pub.pk}/settle/",
+        {"outcome": "published", "reason": "Seen on the timeline.", "back": "list"},
+        follow=True,
+    )
+    assert r.status_code == 200 and "id on the network" in r.content.decode()
+    assert Publication.objects.get(pk=pub.pk).state == "sending"
+    r = client.post(
+        f"/publishing/publications/{pub.pk}/settle/",
+        {"outcome": "maybe", "reason": "Seen on the timeline."},
+        follow=True,
+    )
+    assert r.status_code == 200 and Publication.objects.get(pk=pub.pk).state == "sending"
+    r = client.post(
+        f"/publishing/publications/{pub.pk}/settle/",
+        {"outcome": "published", "remote_id": post.remote_id, "reason": "Seen on the timeline."},
+    )
+    assert r.status_code == 302 and r["Location"] == f"/publishing/drafts/{pub.draft_id}/"
+    pub.refresh_from_db()
+    assert pub.state == "published" and pub.remote_id == post.remote_id
+    assert "Was it sent?" not in client.get("/publishing/unsettled/").content.decode()
+    # Settling again is refused with a message, not an error page.
+    r = client.post(
+        f"/publishing/publications/{pub.pk}/settle/",
+        {"outcome": "not_published", "reason": "Changed my mind."},
+        follow=True,
+    )
+    assert r.status_code == 200 and "only one whose sending was interrupted" in (r.content.decode())
+    # Not allowed: 403; not visible / missing: 404.
+    client.force_login(pw.publisher)
+    r = client.post(
+        f"/publishing/publications/{pub.pk}/settle/",
+        {"outcome": "not_published", "reason": "Not there."},
+    )
+    assert r.status_code == 403
+    client.force_login(pw.officer)
+    r = client.post(
+        "/publishing/publications/999999999/settle/",
+        {"outcome": "not_published", "reason": "Not there."},
+    )
+    assert r.status_code == 404
+
+
+def test_settle_through_the_api(pw: Any, api: Any, monkeypatch: Any) -> None:
+    pub = stuck_publication(pw, monkeypatch, "Unknown through the API", sent=False)
+    path = f"/api/publishing/publications/{pub.pk}/settle"
+    body = {"outcome": "not_published", "reason": "Looked at the account: not there."}
+    assert api(pw.publisher)("POST", path, body).status_code == 403
+    assert api(pw.admin)("POST", path, body).status_code == 403
+    officer = api(pw.officer)
+    listed = officer("GET", "/api/publishing/unsettled").json()
+    assert [p["id"] for p in listed["items"]] == [pub.pk]
+    assert (
+        api(pw.world.people[Role.EMPLOYEE])("GET", "/api/publishing/unsettled").json()["items"]
+        == []
+    )  # filtered to the drafts one sees
+    for bad in (
+        {**body, "outcome": "maybe"},
+        {**body, "reason": ""},
+        {**body, "reason": "x" * 2001},
+        {**body, "remote_id": "x" * 301},
+        {"outcome": "published", "reason": "Seen it."},  # no network id
+        {**body, "url": "https://x.test/" + "y" * 1000},
+    ):
+        r = officer("POST", path, bad)
+        assert r.status_code == 422, (bad, r.status_code)
+    assert officer("POST", "/api/publishing/publications/999999999/settle", body).status_code == 404
+    r = officer("POST", path, body)
+    assert r.status_code == 200, r.content
+    assert r.json()["state"] == "failed"
+    again = officer("POST", path, body)
+    assert again.status_code == 409 and again.json()["code"] == "not_settleable"
+    assert officer("GET", "/api/publishing/unsettled").json()["items"] == []
