@@ -359,3 +359,13 @@ LOGGING["filters"] = {"redact_tokens": {"()": "vetline.connectors.http.TokenReda
 for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
     _handler.setdefault("filters", []).append("redact_tokens")
 # --- end of connectors settings --------------------------------------------------------------
+
+# --- Supervision notifications (vetline.supervision.notifications; docs/operations.md) -------
+# The digest of new review items goes to each reviewer at most once every this many minutes.
+VETLINE_SUPERVISION_DIGEST_MINUTES = int(os.environ.get("VETLINE_SUPERVISION_DIGEST_MINUTES", "60"))
+# How many of the oldest new items a digest lists (the counts per queue cover all of them).
+VETLINE_SUPERVISION_DIGEST_ITEMS = int(os.environ.get("VETLINE_SUPERVISION_DIGEST_ITEMS", "10"))
+# A notification that cannot be sent is retried (1, 2, 4… minutes, at most an hour apart) up
+# to this many attempts, then marked failed and logged.
+VETLINE_SUPERVISION_MAIL_ATTEMPTS = int(os.environ.get("VETLINE_SUPERVISION_MAIL_ATTEMPTS", "8"))
+# --- end of supervision notifications settings -----------------------------------------------

@@ -23,10 +23,11 @@ from django.utils import timezone
 from vetline.archive.models import ArchivedRecord, ScreeningVerdict
 from vetline.audit.actions import record as audit
 from vetline.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from vetline.identity.permissions import require
+from vetline.identity.permissions import require, require_any
 from vetline.identity.roles import Perm
 from vetline.supervision import selectors
 from vetline.supervision.models import (
+    DigestPreference,
     ItemSource,
     Period,
     Population,
@@ -1352,3 +1353,29 @@ def inspect_interactions(
             },
         )
     return Timeline(subject, accounts, rows, truncated)
+
+
+# --- Notifications -------------------------------------------------------------------------------
+
+
+def set_digest_preference(*, actor: Person, enabled: bool) -> DigestPreference:
+    """Switch the actor's own digest of new review items on or off. Overdue notices and
+    escalations cannot be switched off."""
+    require_any(actor, Perm.SUPERVISE, Perm.SUPERVISION_MANAGE)
+    with transaction.atomic():
+        DigestPreference.objects.get_or_create(person=actor)
+        pref = DigestPreference.objects.select_for_update().get(person=actor)
+        before = pref.digest_enabled
+        if before == enabled:
+            return pref
+        pref.digest_enabled = enabled
+        pref.updated_at = timezone.now()
+        pref.save(update_fields=["digest_enabled", "updated_at"])
+        audit(
+            action="supervision.digest.preference",
+            actor=actor,
+            obj=pref,
+            before={"digest_enabled": before},
+            after={"digest_enabled": enabled},
+        )
+    return pref

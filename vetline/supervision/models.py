@@ -254,6 +254,12 @@ class ReviewItem(models.Model):
                 condition=models.Q(is_open=True),
                 name="supervision_item_mine_open",
             ),
+            # Overdue open items per queue (the queue page's capped overdue counts).
+            models.Index(
+                fields=["queue", "due_at"],
+                condition=models.Q(is_open=True),
+                name="supervision_item_open_due",
+            ),
             models.Index(fields=["queue", "state", "created_at", "id"], name="supervision_item_q"),
             models.Index(fields=["state", "created_at", "id"], name="supervision_item_state"),
             models.Index(fields=["record"], name="supervision_item_record"),
@@ -507,3 +513,105 @@ class SupervisionReport(models.Model):
 
     def __str__(self) -> str:
         return f"supervision report {self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d}"
+
+
+# --- Notifications: the digest of new items, overdue notices and escalations -------------------
+
+
+class DigestPreference(models.Model):
+    """One person's supervision digest: whether they want it (the digest of new items can be
+    switched off; overdue notices and escalations cannot), the last review item it already
+    reported, and when the last digest went out (at most one every
+    ``VETLINE_SUPERVISION_DIGEST_MINUTES``)."""
+
+    person = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="supervision_digest"
+    )
+    digest_enabled = models.BooleanField(default=True)
+    cursor_item_id = models.BigIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "supervision digest preference"
+
+    def __str__(self) -> str:
+        return f"supervision digest of person {self.person_id}"
+
+
+class OverdueNotice(models.Model):
+    """That an overdue review item was notified at one escalation level. Written in the same
+    transaction as the e-mails it causes, unique per item and level: a restart neither sends
+    it again nor misses it."""
+
+    item = models.ForeignKey(ReviewItem, on_delete=models.PROTECT, related_name="overdue_notices")
+    escalation_level = models.PositiveSmallIntegerField()
+    due_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "escalation_level"],
+                name="supervision_overdue_once_per_level",
+                violation_error_message="This item was already notified as overdue at this level.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"overdue notice of item {self.item_id} at level {self.escalation_level}"
+
+
+class NotificationKind(models.TextChoices):
+    DIGEST = "digest", "New items digest"
+    OVERDUE = "overdue", "Overdue items"
+    ESCALATION = "escalation", "Overdue items escalated to supervision managers"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Gave up after repeated failures"
+
+
+class NotificationEmail(models.Model):
+    """One supervision e-mail to one person: a digest of new items, an overdue notice or an
+    escalation. Written in the transaction that decides it (an outbox), sent after the commit
+    by the notification job, retried with a growing delay when sending fails, and audited
+    (``supervision.notification.send``) when it goes out."""
+
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    to_email = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    counts = models.JSONField(default=dict, blank=True)
+    item_ids = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="supervision_mail_due"),
+            models.Index(fields=["recipient", "created_at"], name="supervision_mail_person"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+                name="supervision_mail_sent_has_time",
+                violation_error_message="A sent e-mail has the time it was sent.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to_email}"

@@ -5,6 +5,7 @@ and the admin all read through these functions."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,9 @@ from vetline.core.errors import Forbidden, NotFound
 from vetline.identity.permissions import require_any
 from vetline.identity.roles import Perm
 from vetline.supervision.models import (
+    DigestPreference,
     ItemSource,
+    NotificationEmail,
     Population,
     ReviewAction,
     ReviewItem,
@@ -293,3 +296,58 @@ def previous_period_day(period: str, today: dt.date) -> dt.date:
     """A day in the last complete period before ``today``."""
     start, _ = period_bounds(period, today)
     return (start - dt.timedelta(days=1)).date()
+
+
+#: The queue page counts overdue items up to this many per queue, then shows "1,000+": an
+#: exact count of a huge backlog would cost the page a scan of the whole backlog.
+OVERDUE_COUNT_CAP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueCount:
+    queue: ReviewQueue
+    count: int
+    capped: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.count:,}+" if self.capped else f"{self.count:,}"
+
+
+def overdue_counts(queues: Iterable[ReviewQueue]) -> list[OverdueCount]:
+    """Open items past their due date, per queue of ``queues`` (the viewer's visible queues),
+    only the queues with any, each counted up to :data:`OVERDUE_COUNT_CAP`. One query: per
+    queue, a LIMITed range read of the open-items-by-queue-and-due-date partial index."""
+    by_id = {q.pk: q for q in queues}
+    if not by_id:
+        return []
+    items, queue_table = ReviewItem._meta.db_table, ReviewQueue._meta.db_table
+    ids = sorted(by_id)
+    marks = ", ".join(["%s"] * len(ids))
+    # "WHERE is_open" spelled as in the partial index, so that SQLite uses it. Table names come
+    # from the models; values are parameters.
+    sql = (
+        f'SELECT q.id, (SELECT COUNT(*) FROM (SELECT 1 FROM "{items}" i WHERE i."queue_id" = q.id'  # noqa: S608
+        f' AND i."is_open" AND i."due_at" < %s LIMIT {OVERDUE_COUNT_CAP + 1}) t)'
+        f' FROM "{queue_table}" q WHERE q.id IN ({marks})'
+    )
+    with connection.cursor() as cursor:
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        cursor.execute(sql, [now, *ids])
+        rows = cursor.fetchall()
+    out = [
+        OverdueCount(by_id[q], min(n, OVERDUE_COUNT_CAP), n > OVERDUE_COUNT_CAP)
+        for q, n in rows
+        if n
+    ]
+    return sorted(out, key=lambda c: (c.queue.name, c.queue.pk))
+
+
+def my_notifications(person: Person, *, limit: int = 20) -> QuerySet[NotificationEmail]:
+    """The supervision e-mails addressed to ``person``, newest first."""
+    return NotificationEmail.objects.filter(recipient=person).order_by("-created_at", "-id")[:limit]
+
+
+def digest_enabled(person: Person) -> bool:
+    pref = DigestPreference.objects.filter(person=person).values_list("digest_enabled", flat=True)
+    return next(iter(pref), True)

@@ -87,3 +87,19 @@ def on_records_archived(sender: object, **kwargs: object) -> None:
         _kick()
     except Exception:  # pragma: no cover - the queue being down must not break ingest
         logger.exception("supervision.flags.kick_failed")
+
+
+@db_periodic_task(crontab(minute="*"))
+def notifications_job() -> int:
+    """Every minute: overdue notices and escalations, digests that are due, then send what is
+    waiting (vetline.supervision.notifications). One run at a time; never raises."""
+    from huey.exceptions import TaskLockedException
+
+    from vetline.supervision.notifications import run_notifications
+
+    try:
+        with lock_task("supervision-notifications"), use_context(RequestContext(channel="job")):
+            result = run_notifications()
+    except TaskLockedException:
+        return 0
+    return result["sent"]

@@ -6,6 +6,7 @@ app_name = "supervision"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("notifications/", views.notifications, name="notifications"),
     path("items/<int:item_id>/", views.item, name="item"),
     path("items/<int:item_id>/claim/", views.item_claim, name="item_claim"),
     path("items/<int:item_id>/release/", views.item_release, name="item_release"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -74,8 +75,35 @@ def queue(request: HttpRequest) -> HttpResponse:
             "states": list(ReviewState),
             "mine": mine,
             "page": page,
+            "overdue": selectors.overdue_counts(queues),
             "can_manage": user.can(Perm.SUPERVISION_MANAGE),
             "can_review": user.can(Perm.SUPERVISE),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The person's own supervision e-mails: the digest switch and what was sent to them."""
+    user = _user(request)
+    require_any(user, Perm.SUPERVISE, Perm.SUPERVISION_MANAGE)
+    if request.method == "POST":
+        enabled = request.POST.get("digest_enabled") == "1"
+        run_and_flash(
+            request,
+            lambda: actions.set_digest_preference(actor=user, enabled=enabled),
+            success="Digest switched on." if enabled else "Digest switched off.",
+        )
+        return redirect("supervision:notifications")
+    return render(
+        request,
+        "supervision/notifications.html",
+        {
+            "digest_enabled": selectors.digest_enabled(user),
+            "digest_minutes": settings.VETLINE_SUPERVISION_DIGEST_MINUTES,
+            "mails": list(selectors.my_notifications(user)),
+            "can_manage": user.can(Perm.SUPERVISION_MANAGE),
         },
     )
 

@@ -124,6 +124,15 @@ def _today() -> str:
 
 PAGES: dict[str, list[Case]] = {
     "supervision:queue": [Case("GET", lambda w: "/supervision/", REVIEWERS)],
+    "supervision:notifications": [
+        Case("GET", lambda w: "/supervision/notifications/", REVIEWERS),
+        Case(
+            "POST",
+            lambda w: "/supervision/notifications/",
+            REVIEWERS,
+            data=lambda w: {"digest_enabled": "0"},
+        ),
+    ],
     "supervision:item": [
         Case("GET", lambda w: f"/supervision/items/{item(w)}/", REVIEWERS, note="scoped")
     ],
