@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from vetline.archive.blob_holds import Plan, Recorded, blob_names, plan, wanted_change
@@ -838,6 +839,7 @@ def _alert_on_persistent_failures(run: BlobHoldSyncRun) -> None:
                 f"s3:GetObjectLegalHold) and that the bucket has Object Lock, then run "
                 f"`vetline archive legal-hold-sync`."
             ),
+            link=reverse("archive:retention:index"),
         )
         return
     if HeldBlob.objects.filter(failures__gt=0).exists():

@@ -684,14 +684,20 @@ def raise_alert(
     account: SocialAccount | None,
     title: str,
     body: str,
+    link: str = "",
 ) -> Alert | None:
     """Open an alert for the account's owner and the compliance officers, e-mailed after the
     commit. Call inside a transaction. An alert already open for (account, code) is kept and
-    None is returned, so a failing job does not flood anyone."""
+    None is returned, so a failing job does not flood anyone. ``link``: the path of the page
+    where people act on it (shown with the alert, and in the e-mail as a full address)."""
     if Alert.objects.filter(account=account, code=code, resolved_at__isnull=True).exists():
         return None
+    if not link and account is not None:
+        from django.urls import reverse
+
+        link = reverse("accounts:detail", args=[account.pk])
     alert = Alert.objects.create(
-        code=code, severity=severity, account=account, title=title[:300], body=body
+        code=code, severity=severity, account=account, title=title[:300], body=body, link=link
     )
     recipients = alert_recipients(account)
     AlertRecipient.objects.bulk_create([AlertRecipient(alert=alert, person=p) for p in recipients])
@@ -721,7 +727,8 @@ def _email_alert(alert_id: int) -> None:
     try:
         send_mail(
             subject=f"[Vetline {alert.get_severity_display()}] {alert.title}",
-            message=alert.body,
+            message=alert.body
+            + (f"\n\n{settings.VETLINE_BASE_URL.rstrip('/')}{alert.link}" if alert.link else ""),
             from_email=None,
             recipient_list=emails,
         )

@@ -74,6 +74,7 @@ class AlertOut(Schema):
     account_id: int | None
     title: str
     body: str
+    link: str = Field("", description="The path of the page where people act on it.")
     created_at: datetime
     resolved_at: datetime | None
     read_at: datetime | None
@@ -192,6 +193,7 @@ def my_alerts(request: HttpRequest) -> list[AlertOut]:
             account_id=d.alert.account_id,
             title=d.alert.title,
             body=d.alert.body,
+            link=d.alert.link,
             created_at=d.alert.created_at,
             resolved_at=d.alert.resolved_at,
             read_at=d.read_at,

@@ -146,6 +146,9 @@ class Alert(models.Model):
     )
     title = models.CharField(max_length=300)
     body = models.TextField(blank=True)
+    link = models.CharField(
+        max_length=300, blank=True, help_text="The page where people act on it (a path)."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     recipients = models.ManyToManyField(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Max
+from django.urls import reverse
 from django.utils import timezone
 
 from vetline.accounts.models import SocialAccount
@@ -635,6 +636,7 @@ def _examine_snapshot(snapshot: ArchivedRecord, batch: _BatchState | None = None
             f"revision {approved.number} approved by compliance in: {changed}. "
             "Open the drift review item in Vetline to see the differences field by field."
         ),
+        link=reverse("profiles:drift", args=[drift.pk]),
     )
     if alert is not None:
         drift.alert = alert

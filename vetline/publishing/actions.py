@@ -1399,10 +1399,9 @@ def reconcile_publication(*, publication_id: int, now: dt.datetime | None = None
                     body=(
                         f"Publishing to {pub.account} was interrupted and the account cannot be "
                         f"captured to check ({outcome.error}). It will not be sent again until "
-                        "a compliance officer who has looked at the account settles it: "
-                        f"{settings.VETLINE_BASE_URL.rstrip('/')}"
-                        f"{reverse('publishing:unsettled')}"
+                        "a compliance officer who has looked at the account settles it."
                     ),
+                    link=reverse("publishing:unsettled"),
                 )
         return "unknown"
     taken = Publication.objects.filter(account_id=pub.account_id).exclude(remote_id="")

@@ -192,6 +192,9 @@ def test_revoked_access_alerts_owner_and_compliance(
     recipients = set(AlertRecipient.objects.filter(alert=alert).values_list("person", flat=True))
     assert recipients == {world.people[Role.COMPLIANCE_OFFICER].pk}  # owner is the officer here
     assert len(mail.outbox) == 1 and "stopped" in mail.outbox[0].subject
+    # The alert links to where people act on it: in the app, and in full in the e-mail.
+    assert alert.link == f"/accounts/{connected.pk}/"
+    assert mail.outbox[0].body.endswith(f"/accounts/{connected.pk}/")
     # Re-running does not alert again, and capture no longer runs.
     actions.record_access_lost(
         connection_id=alert.account.connection.pk,

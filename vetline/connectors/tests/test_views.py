@@ -77,9 +77,11 @@ def test_alerts_page_and_api(world: Any, connected: Any, login: Any) -> None:
     network.revoke_grant(SandboxAccount.objects.get(handle=connected.handle))
     actions.capture_account(account_id=connected.pk)
     client = login(world.people[Role.COMPLIANCE_OFFICER])
-    assert "has stopped" in client.get("/connectors/alerts/").content.decode()
+    page = client.get("/connectors/alerts/").content.decode()
+    assert "has stopped" in page and f'href="/accounts/{connected.pk}/">Open</a>' in page
     alerts = client.get("/api/connectors/alerts").json()
     assert alerts[0]["code"] == "access_lost" and alerts[0]["read_at"] is None
+    assert alerts[0]["link"] == f"/accounts/{connected.pk}/"
     health = client.get(f"/api/connectors/connections/{connected.pk}").json()
     assert health["status"] == "revoked" and health["capture_stopped"] is True
     client.post(f"/connectors/alerts/{alerts[0]['id']}/read/")

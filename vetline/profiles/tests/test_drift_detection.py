@@ -73,6 +73,7 @@ def test_drift_raises_exactly_one_alert_and_review_item(
     assert drift.first_record.kind == "profile_snapshot"
     alert = Alert.objects.get(code="profile_drift")
     assert drift.alert_id == alert.pk and alert.account_id == account.pk
+    assert alert.link == f"/profiles/drift/{drift.pk}/"
     recipients = set(alert.recipients.values_list("pk", flat=True))
     assert recipients == {world.people[Role.EMPLOYEE].pk, world.people[Role.COMPLIANCE_OFFICER].pk}
     assert AuditEvent.objects.filter(action="profiles.drift.open").count() == 1

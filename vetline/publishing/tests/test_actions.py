@@ -465,7 +465,7 @@ def test_settled_as_published_is_recorded_like_a_reconciled_one_and_never_sent_a
     pub = stuck_publication(pw, monkeypatch, "Went out, then the worker died", sent=True)
     post = SandboxPost.objects.get(text="Went out, then the worker died")
     alert = Alert.objects.get(code=f"publish_unknown:{pub.pk}", resolved_at__isnull=True)
-    assert "/publishing/unsettled/" in alert.body
+    assert alert.link == "/publishing/unsettled/"
     start = last_audit_id()
     with django_capture_on_commit_callbacks(execute=True):
         settled = _settle(

@@ -311,7 +311,7 @@ def test_settle_through_the_pages(pw: Any, client: Any, monkeypatch: Any) -> Non
     post = SandboxPost.objects.get(text="Was it sent?")
     # The alert points to the list of publications awaiting settlement.
     alert = Alert.objects.get(code=f"publish_unknown:{pub.pk}")
-    assert alert.body.endswith("/publishing/unsettled/")
+    assert alert.link == "/publishing/unsettled/"
     # Someone who sees the draft but may not settle sees it listed, without the form.
     client.force_login(pw.publisher)
     page = client.get("/publishing/unsettled/").content.decode()
